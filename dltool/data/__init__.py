@@ -1,0 +1,63 @@
+"""Data sets: each loader returns a source pool (and optionally a target pool); splitting is shared."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from dltool.data.splits import SPLITS, split
+from dltool.errors import UserError, check_number, choices
+
+LOADERS = ("mnist1d", "digits", "csv")  # module names under dltool.data
+
+
+@dataclass
+class Pools:
+    """What a loader returns: features and integer labels, with an optional second (target) distribution."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    target_x: np.ndarray | None = None
+    target_y: np.ndarray | None = None
+
+
+@dataclass
+class Dataset:
+    """The four splits as in-memory arrays (x float32, y int64) plus what the run needs to know about the data."""
+
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    classes: list[str]
+    human_error: float | None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.splits["train"][0].shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def load_data(cfg, seed: int) -> Dataset:
+    """Load the data set that ``cfg`` (the ``data`` config group) describes and split it with ``seed``."""
+    loader = cfg.get("loader", cfg.name)
+    if loader not in LOADERS:
+        raise UserError(f"unknown data loader '{loader}'; choose from: {choices(LOADERS)}")
+    human = cfg.human_error
+    if human is not None:
+        check_number(human, "data.human_error", low=0, high=1)
+    pools = importlib.import_module(f"dltool.data.{loader}").load(cfg)
+    if len(np.unique(pools.y)) < 2:
+        raise UserError("the data has only one class: classification needs at least two")
+    target = None if pools.target_x is None else (pools.target_x, pools.target_y)
+    parts = split(
+        (pools.x.astype(np.float32), pools.y.astype(np.int64)),
+        dict(cfg.split),
+        seed,
+        target=None if target is None else (target[0].astype(np.float32), target[1].astype(np.int64)),
+        target_in_train=cfg.get("target_in_train", 0),
+    )
+    return Dataset({name: parts[name] for name in SPLITS}, pools.classes, human)

@@ -1,0 +1,62 @@
+"""Fully connected networks (course 1-2) with every regularization knob: dropout, batch norm, He/Xavier init."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from dltool.errors import UserError, check_number, choices
+from dltool.models import register_model
+from dltool.models.init import init_layer
+
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+@register_model("mlp")
+class MLP(nn.Module):
+    """[Linear -> (BatchNorm) -> activation -> (inverted dropout)] x L -> Linear (logits for softmax).
+
+    Args:
+        input_shape: shape of one example; it is flattened.
+        num_classes: number of output units.
+        hidden: units of each hidden layer; ``[]`` gives multinomial logistic regression.
+        activation: relu, leaky_relu, tanh or sigmoid.
+        init: auto (the activation's natural choice), he, xavier or torch.
+        keep_prob: probability of keeping a unit (inverted dropout); one value or one per hidden layer.
+        batch_norm: normalize each hidden layer's pre-activations (its linear layer then has no bias: BN's beta is it).
+    """
+
+    def __init__(self, input_shape, num_classes, hidden=(100, 100), activation="relu", init="auto", keep_prob=1.0,
+                 batch_norm=False):
+        super().__init__()
+        hidden = list(hidden)
+        for units in hidden:
+            check_number(units, "model.hidden (each layer)", low=1, integer=True)
+        if activation not in ACTIVATIONS:
+            raise UserError(f"unknown activation '{activation}'; choose from: {choices(ACTIVATIONS)}")
+        keeps = list(keep_prob) if isinstance(keep_prob, (list, tuple)) else [keep_prob] * len(hidden)
+        if len(keeps) != len(hidden):
+            raise UserError(f"model.keep_prob has {len(keeps)} values for {len(hidden)} hidden layers")
+        for keep in keeps:
+            check_number(keep, "model.keep_prob", low=0, high=1, low_open=True)
+
+        layers: list[nn.Module] = [nn.Flatten()]
+        n_in = math.prod(input_shape)
+        for units, keep in zip(hidden, keeps):
+            linear = nn.Linear(n_in, units, bias=not batch_norm)
+            init_layer(linear, init, activation)
+            layers.append(linear)
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(units))
+            layers.append(ACTIVATIONS[activation]())
+            if keep < 1:
+                layers.append(nn.Dropout(p=1 - keep))  # inverted: scales kept units by 1/keep_prob while training
+            n_in = units
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(n_in, num_classes)
+        init_layer(self.head, "xavier" if init != "torch" else "torch", "linear")
+
+    def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
+        return self.head(self.features(x))
+

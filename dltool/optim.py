@@ -1,0 +1,62 @@
+"""Optimizers and learning-rate schedules of course 2, built from the ``optimizer`` and ``scheduler`` config groups."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dltool.errors import UserError, check_number, choices
+
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
+SCHEDULERS = ("none", "inverse_time", "exponential", "step", "cosine")
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """L2 applies to weights (matrices and kernels) only, as in the course; biases and norm parameters are not decayed."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    rest = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    """``cfg`` is the optimizer group as a dict: name, lr, weight_decay and the optimizer's own betas and eps."""
+    name = cfg["name"]
+    if name not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer '{name}'; choose from: {choices(OPTIMIZERS)}")
+    lr = check_number(cfg["lr"], "optimizer.lr", low=0, low_open=True)
+    groups = param_groups(model, check_number(cfg["weight_decay"], "optimizer.weight_decay", low=0))
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    if name == "momentum":
+        beta = _beta(cfg, "beta")
+        # dampening = beta turns PyTorch's v = beta*v + g into the course's v = beta*v + (1-beta)*g.
+        return torch.optim.SGD(groups, lr=lr, momentum=beta, dampening=beta)
+    eps = check_number(cfg["eps"], "optimizer.eps", low=0, low_open=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr, alpha=_beta(cfg, "beta"), eps=eps)
+    return torch.optim.Adam(groups, lr=lr, betas=(_beta(cfg, "beta1"), _beta(cfg, "beta2")), eps=eps)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, max_epochs: int):
+    """A per-epoch learning-rate schedule, or None for a constant rate."""
+    name = cfg["name"]
+    if name not in SCHEDULERS:
+        raise UserError(f"unknown scheduler '{name}'; choose from: {choices(SCHEDULERS)}")
+    sched = torch.optim.lr_scheduler
+    if name == "none":
+        return None
+    if name == "inverse_time":
+        decay = check_number(cfg["decay"], "scheduler.decay", low=0)
+        return sched.LambdaLR(optimizer, lambda epoch: 1.0 / (1.0 + decay * epoch))
+    if name == "exponential":
+        return sched.ExponentialLR(optimizer, gamma=check_number(cfg["gamma"], "scheduler.gamma", low=0, low_open=True))
+    if name == "step":
+        step_size = check_number(cfg["step_size"], "scheduler.step_size", low=1, integer=True)
+        gamma = check_number(cfg["gamma"], "scheduler.gamma", low=0, low_open=True)
+        return sched.StepLR(optimizer, step_size=step_size, gamma=gamma)
+    min_lr = check_number(cfg["min_lr"], "scheduler.min_lr", low=0)
+    return sched.CosineAnnealingLR(optimizer, T_max=max_epochs, eta_min=min_lr)
+
+
+def _beta(cfg: dict, key: str) -> float:
+    return check_number(cfg[key], f"optimizer.{key}", low=0, high=1, high_open=True)
