@@ -3,9 +3,9 @@ and prints. Heavy libraries (torch, Lightning) are imported inside commands so t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,7 +28,27 @@ def _root() -> None:
     """dltool: train, tune and diagnose deep-learning experiments the way Ng's Deep Learning Specialization teaches."""
 
 
-@app.command()
+def _command(fn):
+    """Register a command whose UserError becomes one line on stderr and exit code 2 (DLTOOL_DEBUG=1: traceback)."""
+    from dltool.errors import Interrupted, UserError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            if os.environ.get("DLTOOL_DEBUG"):
+                raise
+            typer.echo(f"dltool: error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except Interrupted as e:
+            typer.echo(f"dltool: {e}", err=True)
+            raise typer.Exit(130) from None
+
+    return app.command()(wrapper)
+
+
+@_command
 def train(
     overrides: Overrides = None,
     name: Annotated[Optional[str], typer.Option(help="Run name (a plain folder name); default <model>-<data>-<time>.")] = None,
@@ -57,18 +77,4 @@ def train(
 
 
 def main() -> None:
-    """Entry point: a user's mistake prints one line and exits 2; DLTOOL_DEBUG=1 shows the traceback."""
-    from dltool.errors import UserError
-
-    try:
-        app()  # click handles its own usage errors (exit 2) and --help
-    except UserError as e:
-        if os.environ.get("DLTOOL_DEBUG"):
-            raise
-        print(f"dltool: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except Exception as e:
-        if type(e).__name__ != "Interrupted":
-            raise
-        print(f"dltool: {e}", file=sys.stderr)
-        sys.exit(130)
+    app()

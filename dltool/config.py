@@ -72,14 +72,15 @@ def _unknown_key_message(e: Exception, overrides: list[str]) -> str:
     if not key:
         return _first_line(e)
     parent, _, leaf = key.rpartition(".")
-    if parent in GROUPS:
-        groups_only = [o for o in overrides if "." not in o.split("=", 1)[0]]
-        node = _hydra_compose(groups_only).get(parent)
-        valid = list(node.keys()) if node is not None and hasattr(node, "keys") else []
-        return f"unknown key '{key}'; valid keys of {parent}: {choices(valid)}"
     if not parent:
         return f"unknown key or group '{leaf}'; groups: {choices(GROUPS)}; top-level keys: seed"
-    return f"unknown key '{key}'"
+    from omegaconf import OmegaConf
+
+    groups_only = [o for o in overrides if "." not in o.split("=", 1)[0]]
+    node = OmegaConf.select(_hydra_compose(groups_only), parent)
+    if node is None or not hasattr(node, "keys"):
+        return f"unknown key '{key}': {parent} has no keys"
+    return f"unknown key '{key}'; valid keys of {parent}: {choices(node.keys())}"
 
 
 def _compose_file(path: str | Path, overrides: list[str]) -> DictConfig:

@@ -7,6 +7,10 @@ class UserError(Exception):
     """A mistake in what the user asked for (bad config value, missing file, unknown name)."""
 
 
+class Interrupted(Exception):
+    """Training was stopped by Ctrl-C or SIGTERM; its run folder says ``interrupted`` (exit code 130)."""
+
+
 def choices(values) -> str:
     """Format valid choices for an error message: ``a, b, c``."""
     return ", ".join(str(v) for v in values)

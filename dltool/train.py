@@ -12,12 +12,13 @@ import math
 import signal
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from dltool import metrics
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
-from dltool.errors import UserError, check_number, choices
+from dltool.errors import Interrupted, UserError, check_number, choices
 from dltool.runs import new_run_dir, write_atomic, write_json, write_text
 
 ACCELERATORS = ("auto", "cpu", "gpu")
@@ -25,19 +26,29 @@ PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
 EVAL_BATCH = 8192
 
 
-class Interrupted(Exception):
-    """Training was stopped by Ctrl-C or SIGTERM; the run folder says ``interrupted``."""
+@dataclass
+class Setup:
+    """Everything a run needs, built and checked before its folder is created."""
+
+    cfg: object
+    data: Dataset
+    fabric: object
+    module: object  # the Classifier (a LightningModule)
+    optimizer: object
+    scheduler: object
+    splits: dict  # split name -> (x, y) tensors on the device
+    trainer: dict
+    seed: int
 
 
-def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress: bool = True) -> dict:
-    """Train the model ``cfg`` describes; write ``runs_dir/<run>/``; return the contents of its metrics.json."""
+def build(cfg) -> Setup:
+    """Check the config, load and split the data, build the model, optimizer and schedule; UserError on mistakes."""
     import torch
     from omegaconf import OmegaConf
 
     from dltool.classification import Classifier, standardizer
     from dltool.models import create_model
 
-    start = time.perf_counter()
     t = _check_trainer(cfg.trainer)
     seed = check_number(cfg.seed, "seed", low=0, integer=True)
     if t["threads"]:
@@ -59,24 +70,33 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
     module = Classifier(net, mean, std, OmegaConf.to_container(cfg.optimizer), OmegaConf.to_container(cfg.scheduler),
                         t["max_epochs"])
     optimizer, scheduler = _unpack(module.configure_optimizers())
+    return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed)
 
+
+def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress: bool = True) -> dict:
+    """Train the model ``cfg`` describes; write ``runs_dir/<run>/``; return the contents of its metrics.json."""
+    import torch
+    from omegaconf import OmegaConf
+
+    start = time.perf_counter()
+    s = build(cfg)
     # Everything the user could get wrong has been checked: only now does the run folder appear.
     run_dir = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}")
     write_text(run_dir / "config.yaml", to_yaml(cfg))
     (run_dir / "checkpoints").mkdir()
-    saved = {"config": OmegaConf.to_container(cfg, resolve=True), "classes": data.classes}
-    model, optimizer = fabric.setup(module, optimizer)
+    saved = {"config": OmegaConf.to_container(cfg, resolve=True), "classes": s.data.classes}
+    model, optimizer = s.fabric.setup(s.module, s.optimizer)
 
-    result = {"run": run_dir.name, "status": "failed", "splits": {}, "human_error": data.human_error,
+    result = {"run": run_dir.name, "status": "failed", "splits": {}, "human_error": s.data.human_error,
               "epochs": 0, "best_epoch": 0, "seconds": 0.0}
     try:
         with _sigterm_as_interrupt():
-            result.update(fit(fabric, model, module, optimizer, scheduler, splits, t, seed, run_dir, saved, progress))
+            result.update(fit(s.fabric, model, s.module, optimizer, s.scheduler, s.splits, s.trainer, s.seed, run_dir,
+                              saved, progress))
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
-            module.load_state_dict(torch.load(best, map_location=fabric.device, weights_only=True)["state_dict"])
-        result["splits"] = {k: evaluate(model, x, y) for k, (x, y) in splits.items() if len(y)}
-        result["splits"].update({k: None for k, (x, y) in splits.items() if not len(y)})
+            s.module.load_state_dict(torch.load(best, map_location=s.fabric.device, weights_only=True)["state_dict"])
+        result["splits"] = {k: evaluate(model, x, y) if len(y) else None for k, (x, y) in s.splits.items()}
     finally:
         result["seconds"] = round(time.perf_counter() - start, 3)
         write_json(run_dir / "metrics.json", result)

@@ -84,7 +84,9 @@ def _take(idx: np.ndarray, y: np.ndarray, k: int, seed: int, name: str) -> tuple
 
     if k == 0:
         return idx, idx[:0]
-    if k >= len(idx):
+    if k == len(idx):
+        return idx[:0], idx
+    if k > len(idx):
         raise UserError(f"not enough data for the {name} split ({k} wanted, {len(idx)} left)")
     labels = y[idx]
     counts = np.unique(labels, return_counts=True)[1]
