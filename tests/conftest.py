@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _mnist1d_cache(tmp_path_factory):
+    """Generate MNIST-1D once per test session, in a private cache (never the user's)."""
+    os.environ["DLTOOL_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    """Write a CSV table from text and return its path."""
+
+    def write(text: str, name: str = "table.csv"):
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def separable_csv(n_per_class: int = 40, seed: int = 0) -> str:
+    """Three well-separated Gaussian blobs with string labels: any classifier worth the name gets them right."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lines = ["a,b,label"]
+    for label, (cx, cy) in {"cat": (0, 0), "dog": (6, 0), "eel": (0, 6)}.items():
+        for x, y in rng.normal(0, 0.5, size=(n_per_class, 2)) + (cx, cy):
+            lines.append(f"{x:.4f},{y:.4f},{label}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from dltool.config import compose
+from dltool.data import load_data
+from dltool.data.mnist1d import cache_dir, generate
+
+
+def test_mnist1d_is_the_papers_dataset_generated_locally():
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    reference = make_dataset(get_dataset_args())
+    settings = OmegaConf.to_container(compose().data.generator)
+    x, y = generate(settings)
+    assert x.shape == (5000, 40) and y.shape == (5000,)
+    assert np.allclose(x, np.concatenate([reference["x"], reference["x_test"]]), atol=1e-6)
+    assert np.array_equal(y, np.concatenate([reference["y"], reference["y_test"]]))
+    assert list(cache_dir().glob("mnist1d-*.npz"))  # cached: the second call reads the file
+    x2, y2 = generate(settings)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+
+
+def test_default_mnist1d_splits():
+    data = load_data(compose().data, seed=0)
+    assert {k: len(v[1]) for k, v in data.splits.items()} == {"train": 3000, "train_dev": 500, "dev": 750, "test": 750}
+    assert data.input_shape == (40,) and data.num_classes == 10 and data.human_error == 0.04
+
+
+def test_shifted_mnist1d_draws_dev_and_test_from_another_generator():
+    data = load_data(compose(["data=mnist1d_shift"]).data, seed=0)
+    source, _ = generate(OmegaConf.to_container(compose().data.generator))
+    rows = {tuple(r) for r in source.round(5)}
+    assert all(tuple(r) in rows for r in data.splits["train"][0][:50].round(5))
+    assert not any(tuple(r) in rows for r in data.splits["dev"][0].round(5))
+
+
+def test_digits_are_8x8_images():
+    data = load_data(compose(["data=digits"]).data, seed=0)
+    assert data.input_shape == (1, 8, 8) and data.classes == [str(i) for i in range(10)]
+    assert sum(len(y) for _, y in data.splits.values()) == 1797

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from dltool.cli import app
+from tests.conftest import separable_csv
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0 and "train" in result.stdout
+    assert invoke("train", "-h").exit_code == 0
+
+
+def test_python_dash_m_works_without_importing_torch():
+    code = "import sys, runpy; sys.argv = ['dltool', '--help']\ntry: runpy.run_module('dltool', run_name='__main__')\n" \
+           "except SystemExit: pass\nassert 'torch' not in sys.modules, 'dltool --help imported torch'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "train" in done.stdout
+
+
+def test_train_json_prints_only_the_metrics(tmp_path):
+    result = invoke("train", "data=digits", "trainer.max_epochs=2", "--json", "--runs-dir", tmp_path, "--name", "j",
+                    "--seed", 3)
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics == json.loads((tmp_path / "j" / "metrics.json").read_text())
+    assert (tmp_path / "j" / "config.yaml").read_text().rstrip().endswith("seed: 3")
+
+
+def test_train_prints_a_table_and_repeats_from_a_saved_config(tmp_path):
+    first = invoke("train", "data=digits", "trainer.max_epochs=2", "--runs-dir", tmp_path, "--name", "a")
+    assert first.exit_code == 0
+    for split in ("train", "train_dev", "dev", "test"):
+        assert split in first.stdout
+    again = invoke("train", "--config", tmp_path / "a" / "config.yaml", "--runs-dir", tmp_path, "--name", "b", "--json")
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert json.loads(again.stdout)["splits"] == a["splits"]
+
+
+def test_a_csv_table_trains(tmp_path, csv_file):
+    path = csv_file(separable_csv(60))
+    result = invoke("train", "data=csv", f"data.path={path}", "data.target=label", "trainer.max_epochs=20", "--json",
+                    "--runs-dir", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["splits"]["test"]["error"] <= 0.1
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["model=transformer9"], "unknown model 'transformer9'; choose from: mlp"),
+        (["optimizer.lr=-0.01"], "optimizer.lr must be a number in (0, inf), got -0.01"),
+        (["model.keep_prob=0"], "model.keep_prob must be a number in (0, 1], got 0"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs must be an integer"),
+        (["data=csv", "data.path=/no/such.csv", "data.target=y"], "data file not found: /no/such.csv"),
+        (["--name", "../escape"], "bad run name '../escape'"),
+        (["--name", "a/b"], "bad run name 'a/b'"),
+        (["--config", "/no/config.yaml"], "config file not found"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_exit_2(tmp_path, args, message):
+    result = invoke("train", *args, "--runs-dir", tmp_path)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_missing_target_column_names_the_columns(tmp_path, csv_file):
+    path = csv_file(separable_csv())
+    result = invoke("train", "data=csv", f"data.path={path}", "data.target=species", "--runs-dir", tmp_path)
+    assert result.exit_code == 2
+    assert "target column 'species' is not in" in result.stderr and "columns: a, b, label" in result.stderr
+
+
+def test_an_existing_run_name_is_refused(tmp_path):
+    assert invoke("train", "data=digits", "trainer.max_epochs=1", "--runs-dir", tmp_path, "--name", "x").exit_code == 0
+    again = invoke("train", "data=digits", "trainer.max_epochs=1", "--runs-dir", tmp_path, "--name", "x")
+    assert again.exit_code == 2 and "run 'x' already exists" in again.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLTOOL_DEBUG", "1")
+    result = invoke("train", "model.keep_prob=0", "--runs-dir", tmp_path)
+    assert result.exit_code != 0 and result.exception is not None
