@@ -44,3 +44,10 @@ def check_number(
         where = f" in {lo or '(-inf'}, {hi or 'inf)'}" if (low is not None or high is not None) else ""
         raise UserError(f"{name} must be {kind}{where}, got {value!r}")
     return value
+
+
+def check_bool(value, name: str) -> bool:
+    """Return ``value`` if it is true or false, else raise UserError (YAML and overrides give real booleans)."""
+    if not isinstance(value, bool):
+        raise UserError(f"{name} must be true or false, got {value!r}")
+    return value

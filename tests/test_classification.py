@@ -35,6 +35,7 @@ def test_normalization_is_part_of_the_model():
     assert set(module.state_dict()) == {"mean", "std"}  # saved with the weights, so a checkpoint is self-contained
 
 
+@pytest.mark.filterwarnings("ignore:.*val_dataloader", "ignore:.*LeafSpec")
 def test_the_module_also_runs_under_the_lightning_trainer():
     import pytorch_lightning as pl
 

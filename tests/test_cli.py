@@ -69,6 +69,11 @@ def test_a_csv_table_trains(tmp_path, csv_file):
         (["--name", "../escape"], "bad run name '../escape'"),
         (["--name", "a/b"], "bad run name 'a/b'"),
         (["--config", "/no/config.yaml"], "config file not found"),
+        (["model.hidden=5"], "model.hidden must be a list of layer sizes"),
+        (["data.normalize=maybe"], "data.normalize must be true or false, got 'maybe'"),
+        (["trainer.batch_size=0"], "trainer.batch_size must be an integer in [1, inf), got 0"),
+        (["trainer.accelerator=tpu"], "unknown trainer.accelerator 'tpu'; choose from: auto, cpu, gpu"),
+        (["data.generator.num_samples=-5"], "data.generator.num_samples must be an integer"),
     ],
 )
 def test_user_mistakes_give_one_line_and_exit_2(tmp_path, args, message):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dltool.data.splits import SPLITS, split
-from dltool.errors import UserError, check_number, choices
+from dltool.errors import UserError, check_bool, check_number, choices
 
 LOADERS = ("mnist1d", "digits", "csv")  # module names under dltool.data
 
@@ -43,13 +43,16 @@ class Dataset:
 
 def load_data(cfg, seed: int) -> Dataset:
     """Load the data set that ``cfg`` (the ``data`` config group) describes and split it with ``seed``."""
-    loader = cfg.get("loader", cfg.name)
+    loader = cfg.loader
     if loader not in LOADERS:
         raise UserError(f"unknown data loader '{loader}'; choose from: {choices(LOADERS)}")
     human = cfg.human_error
     if human is not None:
         check_number(human, "data.human_error", low=0, high=1)
+    check_bool(cfg.normalize, "data.normalize")
     pools = importlib.import_module(f"dltool.data.{loader}").load(cfg)
+    if pools.x[0].size == 0:
+        raise UserError("the data has no features")
     if len(np.unique(pools.y)) < 2:
         raise UserError("the data has only one class: classification needs at least two")
     target = None if pools.target_x is None else (pools.target_x, pools.target_y)

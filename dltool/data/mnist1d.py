@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dltool.data import Pools
-from dltool.errors import UserError
+from dltool.errors import UserError, check_number
 
 
 def cache_dir() -> Path:
@@ -26,6 +26,8 @@ def generate(settings: dict) -> tuple[np.ndarray, np.ndarray]:
     if unknown:
         raise UserError(f"unknown MNIST-1D generator setting: {', '.join(unknown)}; valid: {', '.join(sorted(args))}")
     args.update(settings)
+    check_number(args["num_samples"], "data.generator.num_samples", low=10, integer=True)
+    check_number(args["final_seq_length"], "data.generator.final_seq_length", low=1, integer=True)
     args["train_split"] = 0.8  # dltool re-splits; this only sets where the package cuts its x / x_test
     key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / f"mnist1d-{key}.npz"

@@ -6,7 +6,7 @@ import math
 
 from torch import nn
 
-from dltool.errors import UserError, check_number, choices
+from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.models import register_model
 from dltool.models.init import init_layer
 
@@ -30,7 +30,10 @@ class MLP(nn.Module):
     def __init__(self, input_shape, num_classes, hidden=(100, 100), activation="relu", init="auto", keep_prob=1.0,
                  batch_norm=False):
         super().__init__()
+        if not isinstance(hidden, (list, tuple)):
+            raise UserError(f"model.hidden must be a list of layer sizes such as [100,100], got {hidden!r}")
         hidden = list(hidden)
+        check_bool(batch_norm, "model.batch_norm")
         for units in hidden:
             check_number(units, "model.hidden (each layer)", low=1, integer=True)
         if activation not in ACTIVATIONS:
