@@ -83,7 +83,6 @@ def dltool_loop(epochs: int):
     model, opt = s.fabric.setup(s.module, s.optimizer)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
-        (run_dir / "checkpoints").mkdir()
         saved = {"config": {}, "classes": s.data.classes}
         seconds, _ = timed(lambda: fit(s.fabric, model, s.module, opt, s.scheduler, s.splits, s.trainer, s.seed,
                                        run_dir, saved=saved, progress=False))

@@ -1,5 +1,4 @@
-"""Metric names, defined once: early stopping, the best checkpoint, history.csv and tuning all watch ``MONITOR``."""
+"""Metric names, defined once: the best checkpoint, early stopping and history.csv (and later tuning) use these."""
 
-SPLIT_ERROR = "{split}_error"
 MONITOR = "dev_error"  # lower is better; the course tunes on dev, never on test
-HISTORY_COLUMNS = ("epoch", "train_loss", "dev_loss", "dev_error", "lr", "seconds")
+HISTORY_COLUMNS = ("epoch", "train_loss", "dev_loss", MONITOR, "lr", "seconds")

@@ -83,7 +83,6 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
     # Everything the user could get wrong has been checked: only now does the run folder appear.
     run_dir = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}")
     write_text(run_dir / "config.yaml", to_yaml(cfg))
-    (run_dir / "checkpoints").mkdir()
     saved = {"config": OmegaConf.to_container(cfg, resolve=True), "classes": s.data.classes}
     model, optimizer = s.fabric.setup(s.module, s.optimizer)
 
@@ -107,8 +106,8 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
 
 def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int, run_dir: Path, saved: dict,
         progress: bool = True) -> dict:
-    """The epoch loop: shuffled in-memory mini-batches, dev error after each epoch, best and last checkpoints,
-    early stopping on dev error, and a stop with status ``diverged`` at the first non-finite loss."""
+    """The epoch loop: shuffled in-memory mini-batches, dev error after each epoch, best and last checkpoints in
+    ``run_dir/checkpoints``, early stopping on dev error, and status ``diverged`` at the first non-finite loss."""
     import torch
 
     x, y = splits["train"]
@@ -119,9 +118,10 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     shuffle = torch.Generator().manual_seed(seed)
     status, best, best_epoch, stale, epoch = "completed", math.inf, 0, 0, 0
     start = time.perf_counter()
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
     history = (run_dir / "history.csv").open("w", newline="")
-    writer = csv.writer(history)
-    writer.writerow(metrics.HISTORY_COLUMNS)
+    writer = csv.DictWriter(history, fieldnames=metrics.HISTORY_COLUMNS)
+    writer.writeheader()
     try:
         with _progress(t["max_epochs"], progress) as bar:
             for epoch in range(1, t["max_epochs"] + 1):
@@ -142,13 +142,15 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                     scheduler.step()
                 train_loss = (total / n).item()
                 dev = evaluate(model, *splits["dev"])
-                writer.writerow([epoch, train_loss, dev["loss"], dev["error"], lr, round(time.perf_counter() - start, 4)])
+                row = {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev["loss"], "dev_error": dev["error"],
+                       "lr": lr, "seconds": round(time.perf_counter() - start, 4)}
+                writer.writerow(row)
                 history.flush()
                 if not (math.isfinite(train_loss) and math.isfinite(dev["loss"])):
                     status = "diverged"
                     break
-                if dev["error"] < best:
-                    best, best_epoch, stale = dev["error"], epoch, 0
+                if row[metrics.MONITOR] < best:
+                    best, best_epoch, stale = row[metrics.MONITOR], epoch, 0
                     _save(run_dir / "checkpoints" / "best.ckpt", {**saved, "epoch": epoch, "state_dict": module.state_dict()})
                 else:
                     stale += 1
