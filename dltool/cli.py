@@ -76,5 +76,106 @@ def train(
         print_run(result, runs_dir)
 
 
+@_command
+def diagnose(
+    run: Annotated[Optional[str], typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)] = None,
+    errors: Annotated[Optional[str], typer.Option(help="Errors of a model trained elsewhere: human=0.01,train=0.08,train_dev=0.09,dev=0.10,test=0.11.")] = None,
+    human_error: Annotated[Optional[float], typer.Option(help="Human-level error (proxy for Bayes error), overriding the data set's.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """Avoidable bias, variance, data mismatch and dev overfitting: the gap to work on first and what to try.
+
+    Examples: dltool diagnose my-run | dltool diagnose --errors human=0.01,train=0.08,dev=0.10
+    """
+    from dltool.diagnose import diagnose as diagnose_errors
+    from dltool.diagnose import diagnose_run, parse_errors
+    from dltool.errors import UserError
+    from dltool.runs import find_run
+
+    if (run is None) == (errors is None):
+        raise UserError("give a run (dltool diagnose RUN) or --errors human=...,train=...,dev=..., not both")
+    if run is not None:
+        result = diagnose_run(find_run(run, runs_dir), human_error=human_error)
+    else:
+        values = parse_errors(errors)
+        if human_error is not None:
+            values["human"] = human_error
+        result = diagnose_errors(values)
+    if json_out:
+        print(json.dumps(result))
+    else:
+        from dltool.report import print_diagnosis
+
+        print_diagnosis(result)
+        if run is not None:
+            typer.echo(f"wrote diagnosis.json, diagnosis.md and diagnosis.png in {find_run(run, runs_dir)}", err=True)
+
+
+@_command
+def evaluate(
+    run: Annotated[str, typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Overrides of the saved config, e.g. trainer.accelerator=cpu.", show_default=False)] = None,
+    metric: Annotated[str, typer.Option(help="accuracy, error, precision, recall, f1, fbeta or weighted_error.")] = "error",
+    split: Annotated[str, typer.Option(help="train, train_dev, dev or test.")] = "test",
+    average: Annotated[str, typer.Option(help="For precision/recall/f1/fbeta: macro, micro, weighted or binary.")] = "macro",
+    positive_label: Annotated[Optional[str], typer.Option(help="The class that --average binary scores.")] = None,
+    beta: Annotated[float, typer.Option(help="Beta of fbeta (>1 weighs recall more).")] = 1.0,
+    class_weights: Annotated[Optional[str], typer.Option(help="weighted_error's cost per class, e.g. 3=10,5=2 (others 1).")] = None,
+    weight_by: Annotated[str, typer.Option(help="Weigh a mistake by its true or predicted class.")] = "true",
+    require: Annotated[Optional[list[str]], typer.Option(help="Satisficing check, repeatable: latency_ms<=5, parameters<=20000, f1>=0.9.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """One metric on one split from the run's best checkpoint, per class, confusion matrix, latency and size.
+
+    Writes RUN/eval-<split>.json, RUN/predictions-<split>.csv and RUN/confusion-<split>.png; exits 1 when a
+    --require is not met. Examples: dltool evaluate my-run --metric f1 | dltool evaluate my-run --split dev
+    --require 'latency_ms<=2'
+    """
+    from dltool.evaluate import evaluate_run, parse_class_weights
+    from dltool.runs import find_run
+
+    result = evaluate_run(
+        find_run(run, runs_dir), metric=metric, split=split, average=average, positive_label=positive_label,
+        beta=beta, class_weights=parse_class_weights(class_weights) if class_weights else None, weight_by=weight_by,
+        requires=require or (), overrides=overrides or (),
+    )
+    if json_out:
+        print(json.dumps(result))
+    else:
+        from dltool.report import print_evaluation
+
+        print_evaluation(result)
+    if not all(check["met"] for check in result["requirements"]):
+        raise typer.Exit(1)
+
+
+@_command
+def runs(
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    sort: Annotated[str, typer.Option(help="Column to sort by: name, started, dev_error, test_error, seconds, ...")] = "started",
+    json_out: Json = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print the table as CSV on stdout.")] = False,
+) -> None:
+    """List and compare runs: errors on the four splits, the diagnosed focus, time."""
+    from dltool.runs import RUN_COLUMNS, list_runs
+
+    rows = list_runs(runs_dir, sort)
+    if json_out:
+        print(json.dumps({"runs_dir": str(runs_dir), "runs": rows}))
+    elif csv_out:
+        import csv
+        import sys
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=RUN_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        from dltool.report import print_runs
+
+        print_runs(rows)
+
+
 def main() -> None:
     app()

@@ -1,10 +1,11 @@
-"""Printing run results: a rich table on stdout."""
+"""Reports: rich tables on stdout, markdown and PNG charts. Thin: the numbers come from dltool.diagnose and dltool.evaluate."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from dltool.data.splits import SPLITS
+from dltool.runs import write_atomic
 
 
 def print_run(result: dict, runs_dir: Path) -> None:
@@ -27,3 +28,153 @@ def print_run(result: dict, runs_dir: Path) -> None:
     console = Console()
     console.print(table)
     console.print(f"saved in {Path(runs_dir) / result['run']}")
+
+
+LADDER = (("human", "human"), ("train", "train"), ("train_dev", "train-dev"), ("dev", "dev"), ("test", "test"))
+RUNGS = {"avoidable_bias": ("human", "train"), "variance": ("train", "train_dev"), "data_mismatch": ("train_dev", "dev"),
+         "dev_overfitting": ("dev", "test")}
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def print_diagnosis(d: dict) -> None:
+    """The error ladder, the gaps (focus marked), notes and recommendations, as rich tables on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dltool.diagnose import GAPS, LABELS
+
+    console = Console()
+    errors = Table(title="errors" + (f" of run {d['run']}" if d.get("run") else ""))
+    for key, label in LADDER:
+        errors.add_column(label, justify="right")
+    errors.add_row(*(_fmt(d["errors"][k]) for k, _ in LADDER))
+    console.print(errors)
+    gaps = Table(title="gaps")
+    gaps.add_column("gap")
+    gaps.add_column("value", justify="right")
+    gaps.add_column("")
+    for gap in GAPS:
+        mark = "<- work on this first" if gap == d["focus"] else ""
+        gaps.add_row(LABELS[gap], _fmt(d["gaps"][gap]), mark, style="bold red" if mark else None)
+    console.print(gaps)
+    console.print(f"focus: [bold]{LABELS[d['focus']]}[/bold]")
+    for note in d["notes"]:
+        console.print(f"note: {note}", markup=False)
+    for i, rec in enumerate(d["recommendations"], 1):
+        console.print(f"{i}. {rec}", markup=False)
+
+
+def diagnosis_markdown(d: dict) -> str:
+    from dltool.diagnose import GAPS, LABELS
+
+    lines = [f"# Diagnosis{' of ' + d['run'] if d.get('run') else ''}", "",
+             "| " + " | ".join(label for _, label in LADDER) + " |", "|" + "---|" * len(LADDER),
+             "| " + " | ".join(_fmt(d["errors"][k]) for k, _ in LADDER) + " |", "",
+             "| gap | value |", "|---|---|"]
+    lines += [f"| {'**' + LABELS[g] + '**' if g == d['focus'] else LABELS[g]} | {_fmt(d['gaps'][g])} |" for g in GAPS]
+    lines += ["", f"Focus: **{LABELS[d['focus']]}**", ""]
+    lines += [f"- {note}" for note in d["notes"]]
+    if d["recommendations"]:
+        lines += ["", "## What to try", ""] + [f"{i}. {r}" for i, r in enumerate(d["recommendations"], 1)]
+    return "\n".join(lines) + "\n"
+
+
+def diagnosis_chart(d: dict, path: Path) -> None:
+    """A PNG of the error ladder (human -> train -> train-dev -> dev -> test) with each gap marked; focus in red."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from dltool.diagnose import LABELS
+
+    rungs = [(k, label) for k, label in LADDER if d["errors"][k] is not None]
+    xs = {k: i for i, (k, _) in enumerate(rungs)}
+    fig = Figure(figsize=(7, 4), layout="constrained")  # no pyplot: no global state, no display
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.bar(range(len(rungs)), [d["errors"][k] for k, _ in rungs], color="#9db4d0")
+    for k, i in xs.items():
+        ax.text(i, d["errors"][k], f"{d['errors'][k]:.3f}", ha="center", va="bottom", fontsize=9)
+    for gap, (a, b) in RUNGS.items():
+        if gap == "variance" and "train_dev" not in xs:
+            b = "dev"
+        value = d["gaps"][gap]
+        if value is None or a not in xs or b not in xs:
+            continue
+        color = "#c0392b" if gap == d["focus"] else "#555555"
+        x = (xs[a] + xs[b]) / 2
+        ax.annotate("", xy=(x, d["errors"][b]), xytext=(x, d["errors"][a]),
+                    arrowprops={"arrowstyle": "<->", "color": color, "lw": 2 if gap == d["focus"] else 1})
+        ax.text(x + 0.05, (d["errors"][a] + d["errors"][b]) / 2, f"{LABELS[gap]}\n{value:+.3f}", color=color,
+                fontsize=8, va="center")
+    ax.set_xticks(range(len(rungs)), [label for _, label in rungs])
+    ax.set_ylabel("error")
+    ax.set_title(f"error ladder{' of ' + d['run'] if d.get('run') else ''}: focus on {LABELS[d['focus']]}")
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+
+
+MAX_MATRIX = 20  # wider confusion matrices do not fit a terminal: they stay in the JSON and the PNG
+
+
+def print_evaluation(result: dict) -> None:
+    """The metric, per-class scores, the confusion matrix (rows true, columns predicted), latency, size, checks."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    average = "" if result["average"] == "none" else f" ({result['average']} average)"
+    console.print(f"run {result['run']}: [bold]{result['metric']}{average} = {result['value']:.4f}[/bold] "
+                  f"on the {result['split']} split (n = {result['n']})")
+
+    per_class = Table(title="per class")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for label, m in result["per_class"].items():
+        per_class.add_row(label, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+    console.print(per_class)
+
+    labels = list(result["per_class"])
+    if len(labels) <= MAX_MATRIX:
+        matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
+        matrix.add_column("true \\ predicted")
+        for label in labels:
+            matrix.add_column(label, justify="right")
+        for i, (label, row) in enumerate(zip(labels, result["confusion_matrix"])):
+            # the diagonal (right answers) in bold
+            matrix.add_row(label, *(f"[bold]{v}[/bold]" if i == j else str(v) for j, v in enumerate(row)))
+        console.print(matrix)
+    else:
+        console.print(f"confusion matrix: {len(labels)} classes, see confusion-{result['split']}.png")
+
+    console.print(f"latency {result['latency_ms_per_example']:.4f} ms per example at batch size 1, "
+                  f"{result['latency_ms_per_example_batched']:.5f} ms batched; {result['parameters']:,} parameters")
+    for check in result["requirements"]:
+        mark = "[green]met[/green]" if check["met"] else "[red]NOT met[/red]"
+        console.print(f"  {check['require']}: {check['value']:.6g} {mark}")
+
+
+def print_runs(rows: list[dict]) -> None:
+    """The runs table: one row per run, errors side by side, the diagnosed focus."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from dltool.diagnose import LABELS
+
+    table = Table(title=f"{len(rows)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("run", "model", "data", "status", "train", "train-dev", "dev", "test", "focus", "s"):
+        if column in ("train", "train-dev", "dev", "test", "s"):  # numbers keep their width; names fold
+            table.add_column(column, justify="right", no_wrap=True, min_width=len(column) if column != "s" else 3)
+        else:
+            table.add_column(column, overflow="fold")
+    for r in rows:
+        seconds = "-" if r["seconds"] is None else f"{r['seconds']:.0f}"
+        errors = ("-" if r[f"{k}_error"] is None else f"{r[f'{k}_error']:.3f}" for k in ("train", "train_dev", "dev", "test"))
+        table.add_row(r["name"], r["model"] or "-", r["data"] or "-", r["status"] or "-", *errors,
+                      LABELS.get(r["focus"], "-"), seconds)
+    console = Console()
+    if not console.is_terminal:  # piped into a file or a pager: no terminal width to respect
+        console = Console(width=160)
+    console.print(table)

@@ -90,3 +90,80 @@ def finite(obj):
     if isinstance(obj, (list, tuple)):
         return [finite(v) for v in obj]
     return obj
+
+
+def find_run(run: str, runs_dir: str | Path = "runs") -> Path:
+    """The folder of run ``run``: a run name inside ``runs_dir``, or a path to a run folder.
+
+    A plain name is looked up in ``runs_dir`` first (that is where ``dltool train`` puts runs), then as a folder
+    here; anything with a path separator is a path. A miss names the runs that do exist, so a typo is easy to fix.
+    """
+    runs_dir = Path(runs_dir)
+    path = Path(run)
+    if run and (len(path.parts) != 1 or run in (".", "..")):
+        if _is_run(path):
+            return path
+        raise UserError(f"no run folder at {run} (a run folder holds config.yaml and metrics.json)")
+    candidate = runs_dir / check_name(run)
+    for folder in (candidate, path):
+        if _is_run(folder):
+            return folder
+    if candidate.is_dir():
+        raise UserError(f"{candidate} is not a run folder: it has no config.yaml or metrics.json")
+    runs = _run_names(runs_dir)
+    if not runs:
+        raise UserError(f"run '{run}' not found in {runs_dir}; there are no runs there")
+    more = f" ({len(runs) - 10} more)" if len(runs) > 10 else ""
+    raise UserError(f"run '{run}' not found in {runs_dir}; runs: {', '.join(runs[:10])}{more}")
+
+
+def _run_names(runs_dir: str | Path) -> list[str]:
+    """Names of the run folders in ``runs_dir``, sorted; none when the folder does not exist."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p.name for p in runs_dir.iterdir() if _is_run(p))
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and ((path / "metrics.json").is_file() or (path / "config.yaml").is_file())
+
+
+RUN_COLUMNS = ("name", "model", "data", "status", "train_error", "train_dev_error", "dev_error", "test_error", "focus",
+               "seconds", "started")
+
+
+def list_runs(runs_dir: str | Path = "runs", sort: str = "started") -> list[dict]:
+    """One row per run folder in ``runs_dir`` (see RUN_COLUMNS), sorted by ``sort``; missing values sort last."""
+    from omegaconf import OmegaConf
+
+    from dltool.diagnose import focus, gaps
+
+    if sort not in RUN_COLUMNS:
+        raise UserError(f"unknown --sort '{sort}'; choose from: {', '.join(RUN_COLUMNS)}")
+    rows = []
+    for name in _run_names(runs_dir):
+        folder = Path(runs_dir) / name
+        row = dict.fromkeys(RUN_COLUMNS)
+        row.update(name=name, status="incomplete", started=time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.localtime((folder / "config.yaml").stat().st_mtime))
+            if (folder / "config.yaml").is_file() else None)
+        try:
+            cfg = OmegaConf.load(folder / "config.yaml")
+            row.update(model=cfg.model.name, data=cfg.data.name)
+        except Exception:  # an unreadable config still lists the run
+            pass
+        try:
+            metrics = json.loads((folder / "metrics.json").read_text())
+        except (OSError, ValueError):
+            metrics = None
+        if isinstance(metrics, dict):
+            splits = metrics.get("splits") or {}
+            errors = {k: (splits.get(k) or {}).get("error") for k in ("train", "train_dev", "dev", "test")}
+            row.update({f"{k}_error": v for k, v in errors.items()}, status=metrics.get("status"),
+                       seconds=metrics.get("seconds"))
+            if errors["train"] is not None and errors["dev"] is not None:
+                row["focus"] = focus(gaps({"human": metrics.get("human_error"), **errors}))
+        rows.append(row)
+    present = [r for r in rows if r[sort] is not None]
+    return sorted(present, key=lambda r: r[sort]) + [r for r in rows if r[sort] is None]

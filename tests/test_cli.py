@@ -102,3 +102,97 @@ def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("DLTOOL_DEBUG", "1")
     result = invoke("train", "model.keep_prob=0", "--runs-dir", tmp_path)
     assert result.exit_code != 0 and result.exception is not None
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short real run shared by the diagnose, evaluate and runs tests."""
+    runs_dir = tmp_path_factory.mktemp("runs")
+    result = invoke("train", "data=digits", "trainer.max_epochs=3", "--runs-dir", runs_dir, "--name", "r", "--json")
+    assert result.exit_code == 0, result.stderr
+    return runs_dir
+
+
+def test_diagnose_a_run(trained):
+    result = invoke("diagnose", "r", "--runs-dir", trained, "--json")
+    assert result.exit_code == 0, result.stderr
+    d = json.loads(result.stdout)
+    assert set(d) >= {"errors", "gaps", "focus", "recommendations"}
+    metrics = json.loads((trained / "r" / "metrics.json").read_text())
+    assert d["gaps"]["variance"] == pytest.approx(metrics["splits"]["train_dev"]["error"] - metrics["splits"]["train"]["error"])
+    for name in ("diagnosis.json", "diagnosis.md", "diagnosis.png"):
+        assert (trained / "r" / name).is_file()
+    table = invoke("diagnose", str(trained / "r"))  # a path works as well as a name
+    assert table.exit_code == 0 and "focus" in table.stdout
+
+
+def test_diagnose_errors_without_a_run():
+    result = invoke("diagnose", "--errors", "human=0.01,train=0.08,dev=0.10", "--json")
+    assert result.exit_code == 0
+    d = json.loads(result.stdout)
+    assert d["focus"] == "avoidable_bias" and d["gaps"]["avoidable_bias"] == pytest.approx(0.07)
+    override = json.loads(invoke("diagnose", "--errors", "human=0.01,train=0.08,dev=0.10", "--human-error", "0.075",
+                                 "--json").stdout)
+    assert override["focus"] == "variance"
+
+
+def test_evaluate_f1_matches_scikit_learn_on_the_saved_predictions(trained):
+    import csv
+
+    from sklearn.metrics import f1_score
+
+    result = invoke("evaluate", "r", "--metric", "f1", "--runs-dir", trained, "--json")
+    assert result.exit_code == 0, result.stderr
+    e = json.loads(result.stdout)
+    rows = list(csv.DictReader((trained / "r" / "predictions-test.csv").open()))
+    assert e["value"] == pytest.approx(f1_score([r["true"] for r in rows], [r["predicted"] for r in rows], average="macro"))
+    assert e["parameters"] == 100 * 64 + 100 + 100 * 100 + 100 + 10 * 100 + 10
+    assert json.loads((trained / "r" / "eval-test.json").read_text()) == e
+
+
+def test_evaluate_requirements_turn_into_the_exit_code(trained):
+    ok = invoke("evaluate", "r", "--runs-dir", trained, "--require", "parameters<=1000000", "--require", "latency_ms<=1000")
+    assert ok.exit_code == 0
+    too_big = invoke("evaluate", "r", "--runs-dir", trained, "--require", "parameters<=1000", "--json")
+    assert too_big.exit_code == 1
+    assert json.loads(too_big.stdout)["requirements"][0]["met"] is False
+
+
+def test_runs_lists_and_compares(trained):
+    result = invoke("runs", "--runs-dir", trained, "--json")
+    rows = json.loads(result.stdout)["runs"]
+    assert [r["name"] for r in rows] == ["r"] and rows[0]["status"] == "completed" and rows[0]["focus"] is not None
+    csv_out = invoke("runs", "--runs-dir", trained, "--csv", "--sort", "dev_error").stdout.splitlines()
+    assert csv_out[0].startswith("name,model,data,status,train_error") and csv_out[1].startswith("r,mlp,digits,completed")
+    assert "r" in invoke("runs", "--runs-dir", trained).stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["diagnose", "missing"], "run 'missing' not found in"),
+        (["diagnose"], "give a run (dltool diagnose RUN) or --errors"),
+        (["diagnose", "--errors", "train=0.1"], "needs at least train and dev"),
+        (["diagnose", "--errors", "train=8,dev=10"], "must be a number in [0, 1]"),
+        (["evaluate", "missing"], "run 'missing' not found in"),
+        (["evaluate", "r", "--metric", "auc"], "unknown --metric 'auc'; choose from: accuracy, error"),
+        (["evaluate", "r", "--metric", "f1", "--average", "binary"], "--average binary needs a positive class"),
+        (["evaluate", "r", "--split", "val"], "unknown --split 'val'"),
+        (["evaluate", "r", "--require", "speed<3"], "bad requirement 'speed<3'"),
+        (["runs", "--sort", "colour"], "unknown --sort 'colour'"),
+    ],
+)
+def test_diagnose_evaluate_runs_mistakes(trained, args, message):
+    result = invoke(*args, "--runs-dir", trained)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_evaluate_a_run_without_checkpoint(trained, tmp_path):
+    import shutil
+
+    shutil.copytree(trained / "r", tmp_path / "r")
+    shutil.rmtree(tmp_path / "r" / "checkpoints")
+    result = invoke("evaluate", "r", "--runs-dir", tmp_path)
+    assert result.exit_code == 2 and "has no checkpoints/best.ckpt" in result.stderr

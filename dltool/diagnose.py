@@ -1,0 +1,202 @@
+"""Course 3's error analysis on numbers: avoidable bias, variance, data mismatch, dev overfitting, and what to try.
+
+Definitions (Ng, Machine Learning Yearning ch. 22, 40-41), on errors as fractions:
+
+    avoidable bias  = train - human          (human-level error: the proxy for Bayes error)
+    variance        = train_dev - train      (dev - train when there is no train-dev split)
+    data mismatch   = dev - train_dev
+    dev overfitting = test - dev
+
+The focus is the largest gap; a tie goes to the earlier rung of the ladder (fix bias before variance, as the course's
+basic recipe does). Gaps under ``tolerance`` do not count: when none is left, the run is doing well.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dltool.errors import UserError, check_number, choices
+
+ERRORS = ("human", "train", "train_dev", "dev", "test")
+GAPS = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
+TOLERANCE = 0.01  # one percentage point
+LABELS = {"avoidable_bias": "avoidable bias", "variance": "variance", "data_mismatch": "data mismatch",
+          "dev_overfitting": "dev overfitting", "none": "none"}
+
+
+def parse_errors(text: str) -> dict[str, float | None]:
+    """Parse ``human=0.01,train=0.08,train_dev=0.09,dev=0.10,test=0.11``; train and dev are required."""
+    errors: dict[str, float | None] = dict.fromkeys(ERRORS)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in ERRORS:
+            raise UserError(f"bad --errors part {part!r}: expected name=value with names {choices(ERRORS)}")
+        try:
+            errors[key] = float(value)
+        except ValueError:
+            raise UserError(f"bad --errors value {part!r}: {value.strip()!r} is not a number") from None
+    for key in ("train", "dev"):
+        if errors[key] is None:
+            raise UserError(f"--errors needs at least train and dev, e.g. human=0.01,train=0.08,dev=0.10")
+    return check_errors(errors)
+
+
+def check_errors(errors: dict) -> dict:
+    for key, value in errors.items():
+        if value is not None:
+            check_number(value, f"{key} error (a fraction: write 8% as 0.08)", low=0, high=1)
+    return errors
+
+
+def gaps(errors: dict) -> dict[str, float | None]:
+    """The four gaps of the error ladder; None where a split (or the human proxy) is missing."""
+    human, train, train_dev, dev, test = (errors.get(k) for k in ERRORS)
+
+    def diff(a, b):
+        return None if a is None or b is None else round(a - b, 10)
+
+    return {
+        "avoidable_bias": diff(train, human),
+        "variance": diff(train_dev, train) if train_dev is not None else diff(dev, train),
+        "data_mismatch": diff(dev, train_dev),
+        "dev_overfitting": diff(test, dev),
+    }
+
+
+def focus(g: dict, tolerance: float = TOLERANCE) -> str:
+    """The gap to work on first: the largest known gap of at least ``tolerance``, else ``none``.
+
+    A negative avoidable bias (train error below the human proxy) is unknown, not small: it is never the focus.
+    """
+    known = {k: v for k, v in g.items() if v is not None and v >= tolerance}
+    if not known:
+        return "none"
+    return max(known, key=lambda k: (known[k], -GAPS.index(k)))
+
+
+def notes(errors: dict, g: dict, tolerance: float = TOLERANCE) -> list[str]:
+    """Plain statements about what the numbers can and cannot say."""
+    out = []
+    if errors.get("human") is None:
+        out.append("No human-level proxy: avoidable bias is unknown (give --human-error).")
+    elif g["avoidable_bias"] < 0:
+        out.append(f"Train error {errors['train']:.4f} is below the human-level proxy {errors['human']:.4f}: avoidable "
+                   "bias is unknown; the proxy may be too weak (a team of experts sets a lower one), and progress "
+                   "from here is harder to judge.")
+    if errors.get("train_dev") is None:
+        out.append("No train-dev split: variance is measured as dev - train and includes any data mismatch.")
+    if errors.get("test") is None:
+        out.append("No test error: dev overfitting is unknown.")
+    if g["data_mismatch"] is not None and g["data_mismatch"] <= -tolerance:
+        out.append("Dev error is below train-dev error: dev/test data look easier than the training data.")
+    chosen = focus(g, tolerance)
+    if chosen == "none":
+        out.append(f"Every known gap is under {tolerance:g}: doing well against the human-level proxy.")
+    else:
+        others = [k for k in GAPS if k != chosen and g[k] is not None and g[k] >= max(tolerance, g[chosen] / 2)]
+        if others:
+            out.append("Also large: " + ", ".join(f"{LABELS[k]} {g[k]:.4f}" for k in others) + ".")
+    return out
+
+
+def diagnose(errors: dict, tolerance: float = TOLERANCE, config: dict | None = None, run: str | None = None) -> dict:
+    """The whole diagnosis as a JSON-ready dict: errors, gaps, focus, notes and recommendations.
+
+    ``config`` (the run's resolved config) and ``run`` (its folder) make the recommendations ready commands.
+    """
+    errors = check_errors({k: errors.get(k) for k in ERRORS})
+    g = gaps(errors)
+    chosen = focus(g, tolerance)
+    large = [chosen] + [k for k in GAPS if k != chosen and g[k] is not None and g[k] >= max(tolerance, g[chosen] / 2)] \
+        if chosen != "none" else []
+    recs = []
+    for gap in large:
+        recs += recommendations(gap, config, run)
+    return {"errors": errors, "gaps": g, "focus": chosen, "notes": notes(errors, g, tolerance),
+            "recommendations": recs}
+
+
+def recommendations(gap: str, config: dict | None = None, run: str | None = None) -> list[str]:
+    """Course 3's remedies for one gap. With the run's ``config`` and folder, each remedy that a config change can
+    apply comes with a ready command: the run's own config plus one override."""
+    cfg = config or {}
+    model, data, opt, trainer = (cfg.get(k) or {} for k in ("model", "data", "optimizer", "trainer"))
+    recs: list[str] = []
+
+    def rec(text: str, override: str | None = None) -> None:
+        if config is not None and run is not None and override:
+            text += f": `dltool train --config {run}/config.yaml {override}`"
+        recs.append(text)
+
+    if gap == "avoidable_bias":
+        if "hidden" in model:
+            bigger = ",".join(str(2 * h) for h in model["hidden"]) or "100"
+            rec("Bigger model (more hidden units)", f"model.hidden=[{bigger}]")
+        else:
+            rec("Bigger model (more layers or units)")
+        rec("Train longer", f"trainer.max_epochs={2 * trainer.get('max_epochs', 30)}")
+        if opt.get("name") in ("sgd", "momentum", "rmsprop") or config is None:
+            rec("Better optimization algorithm (momentum, RMSprop, Adam)", "optimizer=adam")
+        if _keep(model) < 1:
+            rec("Less regularization (no dropout)", "model.keep_prob=1.0")
+        if opt.get("weight_decay", 0) > 0:
+            rec("Less regularization (no L2)", "optimizer.weight_decay=0")
+        rec("Better architecture or hyperparameters: search them, learning rate first")
+    elif gap == "variance":
+        generator = data.get("generator") or {}
+        more = f"data.generator.num_samples={2 * generator['num_samples']}" if "num_samples" in generator else None
+        rec("More training data" + ("" if more else ": collect more labelled examples like the training set"), more)
+        wd = opt.get("weight_decay", 0)
+        rec("L2 regularization", f"optimizer.weight_decay={wd * 10 if wd else 1e-4:g}")
+        keep = _keep(model)
+        rec("Dropout", f"model.keep_prob={0.8 if keep >= 1 else max(0.5, round(keep - 0.1, 2)):g}")
+        if not trainer.get("patience"):
+            rec("Early stopping on dev error", "trainer.patience=10")
+        rec("Data augmentation: more varied training examples (shifts, noise, scaling)")
+    elif gap == "data_mismatch":
+        where = run or "RUN"
+        recs.append("Error analysis: compare the mistakes on dev with those on train-dev "
+                    f"(`dltool evaluate {where} --split dev`, then `--split train_dev`)")
+        if data.get("target") is not None or data.get("target_path") is not None:
+            rec("Make training data more like dev/test", f"data.target_in_train={max(500, 2 * data.get('target_in_train', 0))}")
+        else:
+            rec("Make training data more like dev/test: collect such examples for training")
+        rec("Artificial data synthesis: make training examples under dev/test's conditions (beware synthesizing "
+            "from a small subset of all the conditions)")
+    elif gap == "dev_overfitting":
+        dev = (data.get("split") or {}).get("dev") or 0.15
+        rec("Bigger dev set", f"data.split.dev={min(0.4, round(2 * dev, 3)):g}")
+    return recs
+
+
+def _keep(model: dict) -> float:
+    keep = model.get("keep_prob", 1.0)
+    return min(keep) if isinstance(keep, list) else keep
+
+
+def diagnose_run(run_dir: Path, human_error: float | None = None, tolerance: float = TOLERANCE) -> dict:
+    """Diagnose a run folder from its metrics.json; write diagnosis.json, diagnosis.md and diagnosis.png into it."""
+    from omegaconf import OmegaConf
+
+    from dltool.report import diagnosis_chart, diagnosis_markdown
+    from dltool.runs import write_json, write_text
+
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    except FileNotFoundError:
+        raise UserError(f"run {run_dir} has no metrics.json (still running, or not a dltool run)") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"run {run_dir} has an unreadable metrics.json: {e}") from None
+    splits = metrics.get("splits") or {}
+    errors = {k: (splits.get(k) or {}).get("error") for k in ERRORS[1:]}
+    if errors["train"] is None or errors["dev"] is None:
+        raise UserError(f"run {run_dir} has no train and dev errors to diagnose (status: {metrics.get('status')})")
+    errors["human"] = human_error if human_error is not None else metrics.get("human_error")
+    config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")) if (run_dir / "config.yaml").is_file() else None
+    result = {"run": run_dir.name, **diagnose(errors, tolerance, config, str(run_dir))}
+    write_json(run_dir / "diagnosis.json", result)
+    write_text(run_dir / "diagnosis.md", diagnosis_markdown(result))
+    diagnosis_chart(result, run_dir / "diagnosis.png")
+    return result

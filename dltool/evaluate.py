@@ -1,0 +1,341 @@
+"""``evaluate_run(run)``: one metric on one split from a run's best checkpoint, plus latency and size.
+
+Course 3's method: one optimizing metric (accuracy, error, precision, recall, F1, F-beta, or an error that weighs
+some mistakes more) and satisficing metrics (running time, model size) that only have to meet a threshold. The
+numbers come from scikit-learn, never from hand-written formulas, and are computed on the run's own split (the saved
+config and seed rebuild the same split). Heavy imports (torch, scikit-learn, matplotlib) live inside the functions,
+so importing this module stays cheap for ``dltool --help``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import operator
+import re
+import statistics
+import time
+from pathlib import Path
+
+from dltool.data.splits import SPLITS
+from dltool.errors import UserError, check_number, choices
+from dltool.runs import write_atomic, write_json, write_text
+from dltool.train import EVAL_BATCH
+
+METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_error")
+AVERAGES = ("macro", "micro", "weighted", "binary")
+WEIGHT_BY = ("true", "predicted")
+POOLED = ("accuracy", "error", "weighted_error")  # counted over all examples alike: no average over classes
+RESOURCES = ("latency_ms", "parameters")
+OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+REQUIREMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
+LATENCY_BATCH = 1024  # the batched latency measures one chunk of this many examples
+
+
+def compute(y_true, y_pred, classes, metric: str, average: str = "macro", positive_label: str | None = None,
+            beta: float = 1.0, class_weights: dict | None = None, weight_by: str = "true") -> dict:
+    """``metric`` of integer predictions ``y_pred`` against ``y_true`` (indices into ``classes``), per class and as a
+    confusion matrix.
+
+    ``average`` applies to precision, recall, f1 and fbeta; ``binary`` scores one class (``positive_label``, a class
+    name) against the rest. Accuracy, error and weighted_error count every example and report average ``none``.
+    ``weighted_error`` weighs each example by the weight of its true (or predicted) class from ``class_weights``.
+    """
+    import numpy as np
+    from sklearn.metrics import accuracy_score, confusion_matrix, fbeta_score, precision_recall_fscore_support
+
+    _check_options(metric, average, weight_by, beta)
+    classes = [str(c) for c in classes]
+    labels = list(range(len(classes)))
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    weights = _weight_array(class_weights, classes)
+    if metric in POOLED:
+        if average == "binary" or positive_label is not None:
+            raise UserError(f"--average binary and --positive-label apply to precision, recall, f1 and fbeta; "
+                            f"{metric} counts all examples alike")
+        if metric == "weighted_error":
+            w = weights[y_true if weight_by == "true" else y_pred]
+            value = 1 - accuracy_score(y_true, y_pred, sample_weight=w)
+        else:
+            accuracy = accuracy_score(y_true, y_pred)
+            value = accuracy if metric == "accuracy" else 1 - accuracy
+        used = "none"
+    else:
+        if average == "binary":
+            # one class against the rest: sklearn's score over the single label [idx] is exactly that
+            scope = {"labels": [_positive_index(positive_label, classes)], "average": "macro"}
+        elif positive_label is not None:
+            raise UserError(f"--positive-label needs --average binary (got --average {average})")
+        else:
+            scope = {"labels": labels, "average": average}
+        if metric == "fbeta":
+            value = fbeta_score(y_true, y_pred, beta=beta, zero_division=0, **scope)
+        else:
+            precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, zero_division=0, **scope)
+            value = {"precision": precision, "recall": recall, "f1": f1}[metric]
+        used = average
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None,
+                                                                     zero_division=0)
+    per_class = {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                        "support": int(support[i])} for i, name in enumerate(classes)}
+    matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    return {"value": float(value), "average": used, "per_class": per_class,
+            "confusion_matrix": [[int(v) for v in row] for row in matrix]}
+
+
+def parse_class_weights(text: str) -> dict[str, float]:
+    """``"3=10,5=2"`` -> ``{"3": 10.0, "5": 2.0}``: the cost of a mistake on each named class (others cost 1)."""
+    expected = "expected CLASS=WEIGHT pairs separated by commas, e.g. 3=10,5=2"
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, number = (s.strip() for s in part.partition("="))
+        try:
+            weight = float(number)
+        except ValueError:
+            weight = None
+        if not sep or not name or weight is None or name in weights:
+            raise UserError(f"bad class weights {text!r}: {expected}")
+        weights[name] = weight
+    return weights
+
+
+def parse_requirement(text: str) -> tuple[str, str, float]:
+    """``"latency_ms<=5"`` -> ``("latency_ms", "<=", 5.0)``: a satisficing metric and the threshold it must meet."""
+    names = RESOURCES + METRICS
+    match = REQUIREMENT.fullmatch(text)
+    if not match or match.group(1) not in names:
+        raise UserError(f"bad requirement {text!r}: expected NAME<=VALUE (or <, >=, >), e.g. latency_ms<=5; "
+                        f"names: {choices(names)}")
+    return match.group(1), match.group(2), float(match.group(3))
+
+
+def check_requirements(measured: dict, requirements) -> list[dict]:
+    """Whether each requirement text holds for the ``measured`` values (``{"latency_ms": ..., "f1": ...}``)."""
+    out = []
+    for text in requirements:
+        name, op, threshold = parse_requirement(text)
+        if name not in measured:
+            raise UserError(f"requirement {text!r}: {name} was not measured")
+        value = float(measured[name])
+        out.append({"require": text.strip(), "value": value, "met": bool(OPS[op](value, threshold))})
+    return out
+
+
+def restore(run_dir, overrides=()) -> tuple:
+    """Rebuild a run from its config.yaml (same seed: same splits) and load its best checkpoint into the module.
+
+    The checkpoint is read first and only as weights (``weights_only=True``): a damaged or unsafe file fails before
+    the data is loaded, and is never retried as a full pickle. ``overrides`` (``key=value``) change the saved config,
+    e.g. ``trainer.accelerator=cpu`` for a run trained on a GPU.
+    """
+    from dltool.config import compose
+    from dltool.train import build
+
+    run_dir = Path(run_dir)
+    path = run_dir / "checkpoints" / "best.ckpt"
+    if not path.is_file():
+        raise UserError(f"run {_name(run_dir)} has no checkpoints/best.ckpt (status: {_status(run_dir)})")
+    checkpoint = _load_checkpoint(path)
+    setup = build(compose(list(overrides), config_file=run_dir / "config.yaml"))
+    saved = checkpoint.get("classes")
+    if saved is not None and [str(c) for c in saved] != [str(c) for c in setup.data.classes]:
+        raise UserError(f"the data of run {_name(run_dir)} changed since training: classes were "
+                        f"{choices(saved)}, now {choices(setup.data.classes)}")
+    try:
+        setup.module.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, TypeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {path} does not fit the model of {run_dir / 'config.yaml'}: {first}") from e
+    setup.module.to(setup.fabric.device).eval()
+    return setup, setup.module
+
+
+def predict(setup, x) -> tuple:
+    """Predicted class indices (argmax of the logits, as training's error counts them) and softmax confidence."""
+    import torch
+
+    module = setup.module.eval()
+    predicted, confidence = [], []
+    with torch.no_grad(), setup.fabric.autocast():
+        for lo in range(0, len(x), EVAL_BATCH):
+            logits = module(x[lo:lo + EVAL_BATCH]).float()
+            best = logits.argmax(dim=1)
+            predicted.append(best)
+            confidence.append(torch.softmax(logits, dim=1).gather(1, best[:, None])[:, 0])
+    return torch.cat(predicted).cpu().numpy(), torch.cat(confidence).cpu().numpy()
+
+
+def latency(module, x, repeats: int = 30, budget_s: float = 0.2) -> dict:
+    """Milliseconds per example: median of ``repeats`` batch-1 calls (serving one request) and of a few calls on a
+    batch of up to 1,024 examples (offline scoring), after warm-up calls; each stops early after ``budget_s``."""
+    import torch
+
+    module.eval()
+    one, chunk = x[:1], x[:LATENCY_BATCH]
+    with torch.no_grad():
+        for _ in range(3):
+            module(one)
+            module(chunk)
+        single = _median_ms(lambda: module(one), repeats, budget_s, x.device)
+        batched = _median_ms(lambda: module(chunk), max(3, repeats // 6), budget_s, x.device) / len(chunk)
+    return {"latency_ms_per_example": single, "latency_ms_per_example_batched": batched}
+
+
+def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: str = "macro",
+                 positive_label: str | None = None, beta: float = 1.0, class_weights: dict | None = None,
+                 weight_by: str = "true", requires=(), overrides=()) -> dict:
+    """Evaluate a run's best checkpoint on ``split`` and write RUN/eval-<split>.json (the returned dict),
+    RUN/predictions-<split>.csv and RUN/confusion-<split>.png.
+
+    ``requires`` are satisficing checks such as ``"latency_ms<=5"`` or ``"f1>=0.9"``. Names and options are
+    checked before anything is loaded (class names once the data is, before anything is written); the JSON is
+    written last, so its presence means the others are complete.
+    """
+    run_dir = Path(run_dir)
+    _check_options(metric, average, weight_by, beta)
+    _check_choice(split, SPLITS, "split")
+    requirements = [parse_requirement(text) for text in requires]
+    if class_weights and "weighted_error" not in {metric, *(name for name, _, _ in requirements)}:
+        raise UserError("--class-weights applies to --metric weighted_error (or a weighted_error requirement)")
+    setup, module = restore(run_dir, overrides)
+    x, y = setup.splits[split]
+    if len(y) == 0:
+        raise UserError(f"the {split} split of run {_name(run_dir)} has no examples (data.split.{split} is 0)")
+    classes = [str(c) for c in setup.data.classes]
+    y_true = y.cpu().numpy()
+    y_pred, confidence = predict(setup, x)
+    options = {"average": average, "positive_label": positive_label, "beta": beta, "class_weights": class_weights,
+               "weight_by": weight_by}
+    scores = compute(y_true, y_pred, classes, metric, **options)
+    speed = latency(module, x)
+    parameters = sum(p.numel() for p in module.parameters())
+    measured = {"latency_ms": speed["latency_ms_per_example"], "parameters": parameters, metric: scores["value"]}
+    for name, _, _ in requirements:
+        if name in METRICS and name not in measured:
+            measured[name] = compute(y_true, y_pred, classes, name, **_options_for(name, options))["value"]
+    result = {"run": _name(run_dir), "split": split, "metric": metric, "value": scores["value"],
+              "average": scores["average"], "per_class": scores["per_class"],
+              "confusion_matrix": scores["confusion_matrix"], "latency_ms_per_example": speed["latency_ms_per_example"],
+              "parameters": parameters, "latency_ms_per_example_batched": speed["latency_ms_per_example_batched"],
+              "requirements": check_requirements(measured, requires), "n": len(y_true)}
+    _write_predictions(run_dir / f"predictions-{split}.csv", y_true, y_pred, confidence, classes)
+    _write_confusion(run_dir / f"confusion-{split}.png", result["confusion_matrix"], classes,
+                     f"run {result['run']}: {split} split, n = {len(y_true)}")
+    write_json(run_dir / f"eval-{split}.json", result)
+    return result
+
+
+def _check_options(metric: str, average: str, weight_by: str, beta) -> None:
+    _check_choice(metric, METRICS, "metric")
+    _check_choice(average, AVERAGES, "average")
+    _check_choice(weight_by, WEIGHT_BY, "weight-by")
+    check_number(beta, "--beta", low=0, low_open=True)
+    if not math.isfinite(beta):
+        raise UserError(f"--beta must be a finite number > 0, got {beta!r}")
+
+
+def _check_choice(value: str, options: tuple[str, ...], what: str) -> None:
+    if value not in options:
+        raise UserError(f"unknown --{what} '{value}'; choose from: {choices(options)}")
+
+
+def _positive_index(positive_label, classes: list[str]) -> int:
+    """The class scored by ``--average binary``: the one named, or the second of exactly two (sklearn's pos_label=1)."""
+    if positive_label is None:
+        if len(classes) == 2:
+            return 1
+        raise UserError(f"--average binary needs a positive class with {len(classes)} classes: add --positive-label L "
+                        f"(L one of: {choices(classes)}) or use --average macro, micro or weighted")
+    if str(positive_label) not in classes:
+        raise UserError(f"unknown --positive-label '{positive_label}'; classes: {choices(classes)}")
+    return classes.index(str(positive_label))
+
+
+def _weight_array(class_weights: dict | None, classes: list[str]):
+    """One weight per class index: the given ones, 1 for the rest; unknown classes and non-positive weights fail."""
+    import numpy as np
+
+    weights = np.ones(len(classes))
+    for name, weight in (class_weights or {}).items():
+        if str(name) not in classes:
+            raise UserError(f"unknown class '{name}' in --class-weights; classes: {choices(classes)}")
+        ok = isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0
+        if not ok:
+            raise UserError(f"--class-weights: the weight of class {name} must be a finite number > 0, got {weight!r}")
+        weights[classes.index(str(name))] = weight
+    return weights
+
+
+def _options_for(metric: str, options: dict) -> dict:
+    """The options that make sense for a second metric (a requirement): pooled metrics take no average."""
+    if metric in POOLED:
+        return {**options, "average": "macro", "positive_label": None}
+    return options
+
+
+def _median_ms(call, repeats: int, budget_s: float, device) -> float:
+    import torch
+
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
+        sync()
+        start = time.perf_counter()
+        call()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def _load_checkpoint(path: Path) -> dict:
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, refused pickle global, empty file: all mean the same to the user
+        raise UserError(f"cannot load checkpoint {path}: it is not a safe weights-only checkpoint or is damaged") from e
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserError(f"cannot load checkpoint {path}: it has no state_dict (not a dltool checkpoint)")
+    return checkpoint
+
+
+def _status(run_dir: Path) -> str:
+    try:
+        return str(json.loads((run_dir / "metrics.json").read_text())["status"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown, no readable metrics.json"
+
+
+def _name(run_dir: Path) -> str:
+    return run_dir.name or run_dir.resolve().name
+
+
+def _write_predictions(path: Path, y_true, y_pred, confidence, classes: list[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["index", "true", "predicted", "confidence"])
+    for i, (t, p, c) in enumerate(zip(y_true, y_pred, confidence)):
+        writer.writerow([i, classes[t], classes[p], f"{c:.6f}"])
+    write_text(path, buffer.getvalue())
+
+
+def _write_confusion(path: Path, matrix, classes: list[str], title: str) -> None:
+    """The confusion matrix as a PNG, drawn on a Figure with the Agg canvas (no pyplot state, no display)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    k = len(classes)
+    size = min(4 + 0.45 * k, 20)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=classes)
+    display.plot(ax=axes, include_values=k <= 20, values_format="d", colorbar=False,
+                 xticks_rotation="vertical" if k > 10 else "horizontal")
+    axes.set_title(title)
+    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))

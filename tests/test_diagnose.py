@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from dltool.config import compose
+from dltool.diagnose import diagnose, focus, gaps, parse_errors, recommendations
+from dltool.errors import UserError
+
+
+def pct(**errors):
+    """REFERENCE.md's worked examples are in percent; dltool works in fractions."""
+    return {k: v / 100 for k, v in errors.items()}
+
+
+def approx_pct(**g):
+    return {k: (None if v is None else pytest.approx(v / 100, abs=1e-9)) for k, v in g.items()}
+
+
+# Ng's worked examples (Machine Learning Yearning ch. 20-22, 40-43; REFERENCE.md)
+def test_human_1_train_8_dev_10_is_a_bias_problem():
+    g = gaps(pct(human=1, train=8, dev=10))
+    assert g == approx_pct(avoidable_bias=7, variance=2, data_mismatch=None, dev_overfitting=None)
+    assert focus(g) == "avoidable_bias"
+
+
+def test_human_7_5_train_8_dev_10_is_a_variance_problem():
+    g = gaps(pct(human=7.5, train=8, dev=10))
+    assert g["avoidable_bias"] == pytest.approx(0.005) and g["variance"] == pytest.approx(0.02)
+    assert focus(g) == "variance"
+
+
+def test_human_4_train_7_train_dev_10_dev_12_test_12():
+    g = gaps(pct(human=4, train=7, train_dev=10, dev=12, test=12))
+    assert g == approx_pct(avoidable_bias=3, variance=3, data_mismatch=2, dev_overfitting=0)
+    assert focus(g) == "avoidable_bias"  # a tie goes to the earlier rung: bias before variance
+
+
+def test_large_bias_and_large_mismatch():
+    d = diagnose(pct(human=0.5, train=8.8, train_dev=9.1, dev=14.3, test=14.8))
+    assert d["gaps"] == approx_pct(avoidable_bias=8.3, variance=0.3, data_mismatch=5.2, dev_overfitting=0.5)
+    assert d["focus"] == "avoidable_bias"
+    assert any("Also large: data mismatch 0.0520" in n for n in d["notes"])
+    recs = " ".join(d["recommendations"])
+    assert "Bigger model" in recs and "Make training data more like dev/test" in recs  # both gaps get remedies
+
+
+def test_train_below_human_makes_avoidable_bias_unknown():
+    d = diagnose({"human": 0.04, "train": 0.0, "train_dev": 0.36, "dev": 0.39, "test": 0.36})
+    assert d["gaps"]["avoidable_bias"] == pytest.approx(-0.04)
+    assert d["focus"] == "variance"
+    assert any("below the human-level proxy" in n and "unknown" in n for n in d["notes"])
+
+
+def test_small_gaps_mean_doing_well():
+    d = diagnose({"human": 0.02, "train": 0.025, "train_dev": 0.028, "dev": 0.03, "test": 0.031})
+    assert d["focus"] == "none" and d["recommendations"] == []
+    assert any("doing well" in n for n in d["notes"])
+
+
+def test_missing_splits_are_said_plainly():
+    d = diagnose({"human": None, "train": 0.1, "dev": 0.2})
+    assert d["gaps"] == {"avoidable_bias": None, "variance": pytest.approx(0.1), "data_mismatch": None,
+                         "dev_overfitting": None}
+    assert d["focus"] == "variance"
+    text = " ".join(d["notes"])
+    assert "No human-level proxy" in text and "No train-dev split" in text and "No test error" in text
+
+
+def test_parse_errors():
+    assert parse_errors("human=0.01,train=0.08,train_dev=0.09,dev=0.10,test=0.11") == \
+        {"human": 0.01, "train": 0.08, "train_dev": 0.09, "dev": 0.10, "test": 0.11}
+    assert parse_errors("train=0.08, dev=0.1")["human"] is None
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("human=0.01,train=0.08", "needs at least train and dev"),
+        ("human=1,train=8,dev=10", "must be a number in [0, 1]"),
+        ("train=0.1,dev=abc", "'abc' is not a number"),
+        ("train=0.1,dev=0.2,val=0.3", "bad --errors part 'val=0.3': expected name=value with names human, train"),
+        ("train 0.1", "bad --errors part"),
+    ],
+)
+def test_malformed_errors(text, message):
+    with pytest.raises(UserError) as e:
+        parse_errors(text)
+    assert message in str(e.value)
+
+
+def test_recommendations_are_ready_commands_for_the_run():
+    cfg = OmegaConf.to_container(compose(["data=mnist1d_shift", "optimizer=sgd", "model.keep_prob=0.9"]))
+    bias = recommendations("avoidable_bias", cfg, "runs/r")
+    assert "Bigger model (more hidden units): `dltool train --config runs/r/config.yaml model.hidden=[200,200]`" in bias
+    assert any(r.endswith("optimizer=adam`") for r in bias) and any(r.endswith("model.keep_prob=1.0`") for r in bias)
+    variance = recommendations("variance", cfg, "runs/r")
+    assert any(r.endswith("model.keep_prob=0.8`") for r in variance)
+    assert any(r.endswith("optimizer.weight_decay=0.0001`") for r in variance)
+    mismatch = recommendations("data_mismatch", cfg, "runs/r")
+    assert any(r.endswith("data.target_in_train=500`") for r in mismatch)
+    assert recommendations("dev_overfitting", cfg, "runs/r") == \
+        ["Bigger dev set: `dltool train --config runs/r/config.yaml data.split.dev=0.4`"]
+
+
+def test_every_recommended_command_composes(tmp_path):
+    """A recommendation is only useful if its command runs: each override must compose on the run's config."""
+    from dltool.config import to_yaml
+
+    cfg = compose(["data=mnist1d_shift", "optimizer=sgd", "model.keep_prob=0.9"])
+    (tmp_path / "config.yaml").write_text(to_yaml(cfg))
+    plain = OmegaConf.to_container(cfg)
+    for gap in ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting"):
+        for rec in recommendations(gap, plain, str(tmp_path)):
+            if "--config" in rec:
+                override = rec.rstrip("`").split("config.yaml ")[1]
+                compose([override], config_file=tmp_path / "config.yaml")
+
+
+def test_diagnosing_a_real_run_writes_json_markdown_and_chart(tmp_path):
+    from dltool.diagnose import diagnose_run
+    from dltool.train import train
+
+    train(compose(["data=digits", "trainer.max_epochs=3"]), runs_dir=tmp_path, name="r", progress=False)
+    d = diagnose_run(tmp_path / "r")
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert d["errors"]["dev"] == metrics["splits"]["dev"]["error"] and d["errors"]["human"] == 0.01
+    assert json.loads((tmp_path / "r" / "diagnosis.json").read_text()) == d
+    assert "Focus" in (tmp_path / "r" / "diagnosis.md").read_text()
+    assert (tmp_path / "r" / "diagnosis.png").read_bytes()[:4] == b"\x89PNG"
+    assert diagnose_run(tmp_path / "r", human_error=0.2)["errors"]["human"] == 0.2
