@@ -77,6 +77,44 @@ def train(
 
 
 @_command
+def tune(
+    overrides: Overrides = None,
+    trials: Annotated[int, typer.Option(help="Trials in total (a resumed study counts the ones it has).")] = 20,
+    stages: Annotated[Optional[str], typer.Option(help="Coarse to fine, e.g. coarse:30,fine:20 (overrides --trials).")] = None,
+    sampler: Annotated[str, typer.Option(help="random (course 2's advice), tpe or grid.")] = "random",
+    pruner: Annotated[str, typer.Option(help="none, median or hyperband: stop poor trials early on dev error.")] = "none",
+    min_epochs: Annotated[int, typer.Option(help="Epochs every trial runs before a pruner may stop it.")] = 3,
+    grid_points: Annotated[int, typer.Option(help="Values per numeric parameter with --sampler grid.")] = 3,
+    constraint: Annotated[Optional[list[str]], typer.Option(help="Satisficing metric, repeatable: latency_ms<=2, parameters<=20000.")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (postgresql://..., sqlite:///..., journal:FILE); default runs/<study>/study.db.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes on the same storage.")] = 1,
+    name: Annotated[Optional[str], typer.Option(help="Study name; default <search>-<data>. The same name resumes.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler and of every trial (default: the config's).")] = None,
+    json_out: Json = False,
+) -> None:
+    """Search hyperparameters with Optuna on dev error: random or TPE, log and 1-beta scales, coarse-to-fine stages,
+    pruning, constraints; resumable and parallel. The space is conf/search/<name>.yaml, chosen by search=<name>
+    (default: the model's name).
+
+    Examples: dltool tune --trials 30 | dltool tune search=lr trainer.max_epochs=20 --stages coarse:20,fine:10 |
+    dltool tune --pruner hyperband --constraint 'parameters<=20000'
+    """
+    from dltool.tune import TuneOptions, run_study
+
+    opts = TuneOptions(overrides=list(overrides or []), trials=trials, stages=stages, sampler=sampler, pruner=pruner,
+                       min_epochs=min_epochs, grid_points=grid_points, constraints=list(constraint or []),
+                       storage=storage, workers=workers, name=name, runs_dir=runs_dir, seed=seed)
+    summary = run_study(opts)
+    if json_out:
+        print(json.dumps(summary))
+    else:
+        from dltool.report import print_study
+
+        print_study(summary)
+
+
+@_command
 def diagnose(
     run: Annotated[Optional[str], typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)] = None,
     errors: Annotated[Optional[str], typer.Option(help="Errors of a model trained elsewhere: human=0.01,train=0.08,train_dev=0.09,dev=0.10,test=0.11.")] = None,

@@ -178,3 +178,31 @@ def print_runs(rows: list[dict]) -> None:
     if not console.is_terminal:  # piped into a file or a pager: no terminal width to respect
         console = Console(width=160)
     console.print(table)
+
+
+def _range(values: list) -> str:
+    return "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values) + "]"
+
+
+def print_study(summary: dict) -> None:
+    """The stages with their ranges, and the best configuration as a ready command."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"study {summary['study']}: {summary['n_trials']} trials in {summary['storage']}")
+    for column in ("stage", "trials", "ranges"):
+        table.add_column(column)
+    for stage in summary["stages"]:
+        ranges = "; ".join(f"{k} {_range(v)}" for k, v in stage["ranges"].items()) or "(not reached)"
+        table.add_row(stage["name"], str(stage["n_trials"]), ranges)
+    console.print(table)
+    if summary["infeasible"]:
+        console.print(f"infeasible (constraints not met): trials {', '.join(map(str, summary['infeasible']))}")
+    best = summary["best"]
+    if best is None:
+        console.print("no completed feasible trial yet")
+        return
+    test = "-" if best["test_error"] is None else f"{best['test_error']:.4f}"
+    console.print(f"best: trial {best['trial']}, dev error {best['value']:.4f}, test error {test} (run {best['run']})")
+    console.print(f"  {best['command']}", markup=False, highlight=False)

@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from dltool import metrics
 from dltool.config import to_yaml
@@ -24,6 +25,15 @@ from dltool.runs import new_run_dir, write_atomic, write_json, write_text
 ACCELERATORS = ("auto", "cpu", "gpu")
 PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
 EVAL_BATCH = 8192
+
+
+@dataclass
+class StopTraining(Exception):
+    """Raised by an ``on_epoch`` callback to end training early with ``status`` (e.g. ``pruned`` by a tuner)."""
+
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
 
 
 @dataclass
@@ -73,8 +83,13 @@ def build(cfg) -> Setup:
     return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed)
 
 
-def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress: bool = True) -> dict:
-    """Train the model ``cfg`` describes; write ``runs_dir/<run>/``; return the contents of its metrics.json."""
+def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress: bool = True,
+          on_epoch: Callable[[dict], None] | None = None, report_test: bool = True) -> dict:
+    """Train the model ``cfg`` describes; write ``runs_dir/<run>/``; return the contents of its metrics.json.
+
+    ``on_epoch`` sees each history row and may raise StopTraining; ``report_test=False`` leaves the test split
+    unmeasured (its entry is null), as a tuner must: it chooses on dev, and looks at test once, for the winner.
+    """
     import torch
     from omegaconf import OmegaConf
 
@@ -91,11 +106,12 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
     try:
         with _sigterm_as_interrupt():
             result.update(fit(s.fabric, model, s.module, optimizer, s.scheduler, s.splits, s.trainer, s.seed, run_dir,
-                              saved, progress))
+                              saved, progress, on_epoch))
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
             s.module.load_state_dict(torch.load(best, map_location=s.fabric.device, weights_only=True)["state_dict"])
-        result["splits"] = {k: evaluate(model, x, y) if len(y) else None for k, (x, y) in s.splits.items()}
+        result["splits"] = {k: evaluate(model, x, y) if len(y) and (report_test or k != "test") else None
+                            for k, (x, y) in s.splits.items()}
     finally:
         result["seconds"] = round(time.perf_counter() - start, 3)
         write_json(run_dir / "metrics.json", result)
@@ -105,7 +121,7 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
 
 
 def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int, run_dir: Path, saved: dict,
-        progress: bool = True) -> dict:
+        progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """The epoch loop: shuffled in-memory mini-batches, dev error after each epoch, best and last checkpoints in
     ``run_dir/checkpoints``, early stopping on dev error, and status ``diverged`` at the first non-finite loss."""
     import torch
@@ -155,8 +171,12 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                 else:
                     stale += 1
                 bar(epoch, train_loss, dev["error"], best)
+                if on_epoch is not None:
+                    on_epoch(row)
                 if t["patience"] and stale >= t["patience"]:
                     break
+    except StopTraining as stop:
+        status = stop.status
     except KeyboardInterrupt:
         status = "interrupted"
     finally:

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from dltool.errors import Interrupted, UserError
+from dltool.tune import TuneOptions, run_study
+
+FAST = ["data=digits", "trainer.max_epochs=3"]
+
+
+def space(tmp_path, text: str) -> str:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    return f"search={path}"
+
+
+def options(tmp_path, *overrides, **kw) -> TuneOptions:
+    return TuneOptions(overrides=[*FAST, *overrides], runs_dir=tmp_path / "runs", progress=False, **kw)
+
+
+def trial_states(summary_dir) -> list[dict]:
+    return list(csv.DictReader((summary_dir / "trials.csv").open()))
+
+
+def test_a_real_study_with_coarse_to_fine_stages(tmp_path):
+    summary = run_study(options(tmp_path, "search=lr", name="s", stages="coarse:4,fine:2"))
+    assert summary["study"] == "s" and summary["n_trials"] == 6
+    coarse, fine = summary["stages"]
+    assert coarse["ranges"] == {"optimizer.lr": [1e-4, 1.0]}
+    lo, hi = fine["ranges"]["optimizer.lr"]
+    assert (lo, hi) != (1e-4, 1.0) and lo < summary["best"]["params"]["optimizer.lr"] < hi  # narrowed around the best
+    rows = trial_states(tmp_path / "runs" / "s")
+    assert [r["stage"] for r in rows] == ["coarse"] * 4 + ["fine"] * 2
+    fine_lrs = [float(r["optimizer.lr"]) for r in rows if r["stage"] == "fine"]
+    assert all(lo <= v <= hi for v in fine_lrs)
+    completed = [r for r in rows if r["state"] == "COMPLETE"]
+    assert float(summary["best"]["value"]) == min(float(r["dev_error"]) for r in completed)
+    best_run = tmp_path / "runs" / "s" / f"best-trial-{summary['best']['trial']:04d}"
+    metrics = json.loads((best_run / "metrics.json").read_text())
+    assert summary["best"]["test_error"] == metrics["splits"]["test"]["error"]
+    trial_metrics = json.loads((tmp_path / "runs" / "s" / "trials" / "trial-0000" / "metrics.json").read_text())
+    assert trial_metrics["splits"]["test"] is None  # trials never look at test
+    assert (tmp_path / "runs" / "s" / "best.yaml").is_file()
+    assert {p.name for p in (tmp_path / "runs" / "s" / "plots").iterdir()} >= {"history.png", "slice.png"}
+
+
+def test_resuming_keeps_completed_trials_and_runs_only_the_rest(tmp_path):
+    first = run_study(options(tmp_path, "search=lr", name="r", trials=3))
+    rows = trial_states(tmp_path / "runs" / "r")
+    again = run_study(options(tmp_path, "search=lr", name="r", trials=5))
+    rows_after = trial_states(tmp_path / "runs" / "r")
+    assert first["n_trials"] == 3 and again["n_trials"] == 5 and len(rows_after) == 5
+    assert rows_after[:3] == [{**r, "seconds": r["seconds"]} for r in rows]  # the first three untouched
+    assert run_study(options(tmp_path, "search=lr", name="r", trials=5))["n_trials"] == 5  # nothing left to do
+
+
+def test_a_study_of_the_same_name_with_other_settings_is_refused(tmp_path):
+    run_study(options(tmp_path, "search=lr", name="x", trials=1))
+    with pytest.raises(UserError, match="already exists with other overrides"):
+        run_study(options(tmp_path, "search=lr", "optimizer=sgd", name="x", trials=2))
+
+
+def test_a_diverging_trial_fails_and_the_study_goes_on(tmp_path):
+    search = space(tmp_path, "params:\n  optimizer.lr: {choices: [0.05, 1.0e+12]}\n")
+    summary = run_study(options(tmp_path, search, "optimizer=sgd", "trainer.max_epochs=4", name="nan", sampler="grid"))
+    rows = {float(r["optimizer.lr"]): r for r in trial_states(tmp_path / "runs" / "nan")}
+    assert rows[1e12]["state"] == "FAIL" and rows[1e12]["fail_reason"].startswith("diverged")
+    assert rows[0.05]["state"] == "COMPLETE"
+    assert summary["best"]["params"] == {"optimizer.lr": 0.05}
+
+
+def test_constraints_choose_the_best_feasible_trial(tmp_path):
+    # [8]: 64*8 + 8 + 8*10 + 10 = 610 parameters, feasible; [256,256]: 85,002, not
+    search = space(tmp_path, "params:\n  model.hidden: {choices: [[8], [256, 256]]}\n")
+    summary = run_study(options(tmp_path, search, name="c", sampler="grid", constraints=["parameters<=1000"]))
+    rows = {r["model.hidden"]: r for r in trial_states(tmp_path / "runs" / "c")}
+    assert rows["[8]"]["feasible"] == "True" and rows["[256,256]"]["feasible"] == "False"
+    assert summary["best"]["params"] == {"model.hidden": [8]}
+    assert summary["infeasible"] == [int(rows["[256,256]"]["number"])]
+    assert float(rows["[256,256]"]["dev_error"]) <= float(rows["[8]"]["dev_error"])  # better, yet not chosen
+
+
+def test_pruning_stops_poor_trials(tmp_path):
+    summary = run_study(options(tmp_path, "search=lr", "trainer.max_epochs=8", name="p", trials=12, pruner="median",
+                                min_epochs=1))
+    states = [r["state"] for r in trial_states(tmp_path / "runs" / "p")]
+    assert summary["n_trials"] == 12 and "PRUNED" in states
+
+
+def test_an_interrupted_trial_is_requeued_with_the_same_parameters(tmp_path, monkeypatch):
+    import dltool.train as train_module
+
+    calls = {"n": 0}
+    evaluate = train_module.evaluate
+
+    def interrupt_once(*args):
+        calls["n"] += 1
+        if calls["n"] == 8:  # during trial 2 (3 dev passes plus a final evaluation a trial)
+            raise KeyboardInterrupt
+        return evaluate(*args)
+
+    monkeypatch.setattr(train_module, "evaluate", interrupt_once)
+    with pytest.raises(Interrupted):
+        run_study(options(tmp_path, "search=lr", name="i", trials=3))
+    stopped = trial_states(tmp_path / "runs" / "i")[-1]
+    assert stopped["state"] == "FAIL" and stopped["fail_reason"] == "interrupted"
+    summary = run_study(options(tmp_path, "search=lr", name="i", trials=3))
+    rows = trial_states(tmp_path / "runs" / "i")
+    assert summary["n_trials"] == 4 and sum(r["state"] == "COMPLETE" for r in rows) == 3
+    again = [r for r in rows[2:] if r["optimizer.lr"] == stopped["optimizer.lr"]]
+    assert [r["state"] for r in again] == ["COMPLETE"]  # the same parameters, run again, once
+
+
+def test_two_workers_share_one_storage(tmp_path):
+    summary = run_study(options(tmp_path, "search=lr", name="w", trials=4, workers=2))
+    rows = trial_states(tmp_path / "runs" / "w")
+    assert summary["n_trials"] == 4 and len(rows) == 4
+    assert sorted(int(r["number"]) for r in rows) == [0, 1, 2, 3] and all(r["state"] == "COMPLETE" for r in rows)
+    assert len({r["optimizer.lr"] for r in rows}) == 4  # the workers sample with different seeds
+
+
+@pytest.mark.parametrize(
+    "kw,extra,message",
+    [
+        ({}, ["search=nope"], "unknown search space 'nope'"),
+        ({"sampler": "cmaes"}, [], "unknown --sampler 'cmaes'; choose from: random, tpe, grid"),
+        ({"pruner": "asha"}, [], "unknown --pruner 'asha'"),
+        ({"storage": "nonsense"}, [], "bad --storage 'nonsense'"),
+        ({"storage": "foo://x"}, [], "cannot open --storage foo://x"),
+        ({"constraints": ["f1>=0.5"]}, [], "constraints are satisficing metrics: latency_ms, parameters"),
+        ({"trials": 0}, [], "--trials must be at least 1"),
+        ({"sampler": "grid", "stages": "a:1,b:1"}, [], "--sampler grid runs one stage"),
+        ({}, ["model.hidden=[8]", "optimizer=sgd"], "the config has no key optimizer.beta1"),
+    ],
+)
+def test_mistakes(tmp_path, kw, extra, message):
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        run_study(options(tmp_path, *extra, **kw))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_empty_search_space(tmp_path):
+    with pytest.raises(UserError, match="is empty"):
+        run_study(options(tmp_path, space(tmp_path, "params:\n")))
+
+
+def test_the_cli_prints_the_contract_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from dltool.cli import app
+
+    result = CliRunner().invoke(app, ["tune", *FAST, "search=lr", "--trials", "2", "--runs-dir", str(tmp_path), "--json",
+                                      "--storage", f"postgresql://me:secret@localhost:1/none"])
+    assert result.exit_code == 2 and "secret" not in result.output  # a storage password is never printed
+    result = CliRunner().invoke(app, ["tune", *FAST, "search=lr", "--trials", "2", "--runs-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert set(summary) >= {"study", "storage", "n_trials", "stages", "best"}
+    assert set(summary["best"]) >= {"value", "params", "run"} and summary["study"] == "lr-digits"
