@@ -90,6 +90,7 @@ def tune(
     workers: Annotated[int, typer.Option(help="Worker processes on the same storage.")] = 1,
     name: Annotated[Optional[str], typer.Option(help="Study name; default <search>-<data>. The same name resumes.")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    config: Annotated[Optional[Path], typer.Option(help="Start every trial from a saved config, e.g. runs/<run>/config.yaml.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler and of every trial (default: the config's).")] = None,
     json_out: Json = False,
 ) -> None:
@@ -104,7 +105,7 @@ def tune(
 
     opts = TuneOptions(overrides=list(overrides or []), trials=trials, stages=stages, sampler=sampler, pruner=pruner,
                        min_epochs=min_epochs, grid_points=grid_points, constraints=list(constraint or []),
-                       storage=storage, workers=workers, name=name, runs_dir=runs_dir, seed=seed)
+                       storage=storage, workers=workers, name=name, runs_dir=runs_dir, config=config, seed=seed)
     summary = run_study(opts)
     if json_out:
         print(json.dumps(summary))

@@ -143,7 +143,10 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
             rec("Less regularization (no dropout)", "model.keep_prob=1.0")
         if opt.get("weight_decay", 0) > 0:
             rec("Less regularization (no L2)", "optimizer.weight_decay=0")
-        rec("Better architecture or hyperparameters: search them, learning rate first")
+        space = "mlp" if model.get("name") == "mlp" and opt.get("name") == "adam" else "lr"
+        tune = f"`dltool tune --config {run}/config.yaml search={space} --stages coarse:20,fine:10`"
+        recs.append("Better architecture or hyperparameters: search them, learning rate first"
+                    + (f": {tune}" if config is not None and run else ""))
     elif gap == "variance":
         generator = data.get("generator") or {}
         more = f"data.generator.num_samples={2 * generator['num_samples']}" if "num_samples" in generator else None

@@ -31,6 +31,7 @@ BUDGET_STATES = ("COMPLETE", "PRUNED", "RUNNING", "FAIL")  # WAITING (enqueued) 
 @dataclass
 class TuneOptions:
     overrides: list[str] = field(default_factory=list)  # config overrides of every trial (search=NAME picks the space)
+    config: Path | None = None  # start from a saved run config instead of the defaults
     trials: int = 20
     stages: str | None = None  # "coarse:30,fine:20"
     sampler: str = "random"
@@ -78,7 +79,7 @@ def plan(opts: TuneOptions) -> Plan:
             raise UserError(f"{what} must be at least 1, got {value}")
     search = [o.split("=", 1)[1] for o in opts.overrides if o.startswith("search=")]
     overrides = [o for o in opts.overrides if not o.startswith("search=")]
-    cfg = compose(overrides + ([f"seed={opts.seed}"] if opts.seed is not None else []))
+    cfg = compose(overrides + ([f"seed={opts.seed}"] if opts.seed is not None else []), config_file=opts.config)
     search_name = search[-1] if search else cfg.model.name
     space = load_space(search_name, cfg)
     stages = parse_stages(opts.stages, opts.trials)
@@ -123,7 +124,7 @@ def run_study(opts: TuneOptions) -> dict:
     except Interrupted:
         _write_trials_csv(p, study)  # what finished is on record; the same command resumes
         raise
-    return finish(p, open_study(p, seed=p.cfg.seed))
+    return finish(p, study)
 
 
 def open_study(p: Plan, seed: int):
@@ -138,7 +139,7 @@ def open_study(p: Plan, seed: int):
         raise
     except Exception as e:  # a database that cannot be reached or read
         raise UserError(f"cannot open the study in {safe_url(p.storage_url)}: {str(e).splitlines()[0]}") from e
-    signature = {"overrides": p.overrides, "search": p.search, "seed": p.cfg.seed,
+    signature = {"overrides": p.overrides, "config": str(p.opts.config or ""), "search": p.search, "seed": p.cfg.seed,
                  "space": {q.key: [q.scale, q.describe()] for q in p.space}}
     stored = study.user_attrs.get("signature")
     if stored is None:
@@ -199,10 +200,13 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
         if trial.should_prune():
             raise StopTraining("pruned")
 
+    pruning = p.opts.pruner != "none"  # each report is a storage write: only pay for it when a pruner reads it
+
     run_name = f"trial-{trial.number:04d}"
     trials_dir = p.study_dir / "trials"
     try:
-        result = train(cfg, runs_dir=trials_dir, name=run_name, progress=False, on_epoch=report, report_test=False)
+        result = train(cfg, runs_dir=trials_dir, name=run_name, progress=False, on_epoch=report if pruning else None,
+                       report_test=False)
     except Interrupted:
         trial.set_user_attr("fail_reason", "interrupted")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -216,11 +220,9 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return "FAIL"
     splits = result["splits"]
-    trial.set_user_attr("run", str(trials_dir / run_name))
-    trial.set_user_attr("epochs", result["epochs"])
-    for split in ("train", "train_dev", "dev"):
-        if splits.get(split):
-            trial.set_user_attr(f"{split}_error", splits[split]["error"])
+    # one write for the whole record (each user attribute is a storage transaction)
+    trial.set_user_attr("result", {"run": str(trials_dir / run_name), "epochs": result["epochs"],
+                                   **{f"{k}_error": (splits.get(k) or {}).get("error") for k in ("train", "train_dev", "dev")}})
     if result["status"] == "pruned":
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return "PRUNED"
@@ -282,7 +284,8 @@ def finish(p: Plan, study) -> dict:
     if best is not None:
         overrides = best.user_attrs["overrides"]
         run = _best_run(p, best)
-        command = " ".join(["dltool train", *p.overrides, *(f"{k}={_hydra(v)}" for k, v in overrides.items())])
+        start = ["dltool train"] + ([f"--config {p.opts.config}"] if p.opts.config else [])
+        command = " ".join([*start, *p.overrides, *(f"{k}={_hydra(v)}" for k, v in overrides.items())])
         write_text(p.study_dir / "best.yaml", yaml.safe_dump(
             {"trial": best.number, "dev_error": best.value, "overrides": overrides, "command": command}, sort_keys=False))
         summary["best"] = {"value": best.value, "params": overrides, "run": str(run["path"]), "trial": best.number,
@@ -371,7 +374,12 @@ def _storage(url: str):
                         "mysql://USER@HOST/DB or journal:FILE")
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        if url.startswith("sqlite"):
+            # write-ahead logging: one fsync a commit instead of two, and readers never block the writer
+            with storage.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        return storage
     except Exception as e:
         raise UserError(f"cannot open --storage {safe_url(url)}: {str(e).splitlines()[0]}") from e
 
@@ -467,12 +475,12 @@ def _write_trials_csv(p: Plan, study) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for t in study.get_trials(deepcopy=False):
-        a = t.user_attrs
+        a, r = t.user_attrs, t.user_attrs.get("result", {})
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         writer.writerow({"number": t.number, "stage": a.get("stage"), "state": t.state.name, "dev_error": t.value,
-                         "train_error": a.get("train_error"), "train_dev_error": a.get("train_dev_error"),
-                         "epochs": a.get("epochs"), **{k: _hydra(a.get("overrides", {}).get(k)) for k in keys},
-                         "feasible": feasible(t), "satisficing": a.get("satisficing"), "run": a.get("run"),
+                         "train_error": r.get("train_error"), "train_dev_error": r.get("train_dev_error"),
+                         "epochs": r.get("epochs"), **{k: _hydra(a.get("overrides", {}).get(k)) for k in keys},
+                         "feasible": feasible(t), "satisficing": a.get("satisficing"), "run": r.get("run"),
                          "fail_reason": a.get("fail_reason"), "seconds": seconds})
     write_text(p.study_dir / "trials.csv", buffer.getvalue())
 

@@ -112,11 +112,19 @@ def test_every_recommended_command_composes(tmp_path):
     cfg = compose(["data=mnist1d_shift", "optimizer=sgd", "model.keep_prob=0.9"])
     (tmp_path / "config.yaml").write_text(to_yaml(cfg))
     plain = OmegaConf.to_container(cfg)
+    from dltool.tune import TuneOptions, plan
+
+    tuned = 0
     for gap in ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting"):
         for rec in recommendations(gap, plain, str(tmp_path)):
-            if "--config" in rec:
+            if "`dltool train --config" in rec:
                 override = rec.rstrip("`").split("config.yaml ")[1]
                 compose([override], config_file=tmp_path / "config.yaml")
+            elif "`dltool tune --config" in rec:
+                search = rec.split("config.yaml ")[1].split()[0]
+                plan(TuneOptions(overrides=[search], config=tmp_path / "config.yaml", runs_dir=tmp_path))
+                tuned += 1
+    assert tuned == 1
 
 
 def test_diagnosing_a_real_run_writes_json_markdown_and_chart(tmp_path):

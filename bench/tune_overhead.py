@@ -1,0 +1,213 @@
+"""How much `dltool tune` costs over a bare Optuna loop, what Hyperband saves, and what a second worker buys (issue #4).
+
+One search throughout: MNIST-1D, MLP with one hidden layer, Adam, batch 100, N epochs a trial, random sampler, seed 0;
+optimizer.lr log-uniform in [1e-4, 1e-1] and model.hidden in [32], [64], [128], [256] (a temporary search-space YAML).
+Measured in one process, one after another, after an untimed warm-up (imports, data cache, matplotlib):
+  1-2. trials/min, 1 torch thread, pruner none:
+       (a) bare Optuna (in-memory storage, RandomSampler(seed=0)) + a hand-written loop on the same data splits,
+           standardized inputs, dltool's own MLP (create_model: same layers and init), dev error each epoch;
+       (b) bare Optuna (in-memory) + dltool.train.train per trial: adds dltool's run machinery (build, run folder,
+           checkpoints, history) but not tune's storage;
+       (c) dltool.tune as run_study drives it (plan, open_study, work: SQLite study, one run folder per trial), timed
+           without and with `finish` (retrain of the winner with its test error, trials.csv, best.yaml, plots).
+       (a) and (b) sample the same configurations as (c): same sampler, seed, order and number of choices.
+  3.   pruner none (= 1c) against hyperband (min_resource --min-epochs, eta 3): epochs trained, wall time, best dev
+       error.
+  4.   workers=1 with 1 thread (= 1c), workers=1 with 2 threads, workers=2 (dltool gives each cpu_count // 2 threads).
+       Workers are spawned processes (their imports count) and sample with seeds 1000 and 2000, so other configurations.
+Wall times exclude `finish` except where said.
+
+Run from the repository root with the venv active (DLTOOL_CACHE set so MNIST-1D is cached):
+    python bench/tune_overhead.py [--trials 30] [--epochs 30] [--min-epochs 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+from dltool import tune
+from dltool.config import compose
+from dltool.models import create_model
+from dltool.train import build, train
+
+SPACE = """params:
+  optimizer.lr: {low: 1.0e-4, high: 1.0e-1, scale: log}
+  model.hidden: {choices: [[32], [64], [128], [256]]}
+"""
+HIDDEN = [32, 64, 128, 256]
+SEED = 0
+
+
+def tune_run(space: Path, trials: int, epochs: int, threads: int | None = 1, **options) -> dict:
+    """dltool.tune the way run_study runs it (a fresh study in a temporary folder), with `finish` timed apart."""
+    overrides = [f"search={space}", f"trainer.max_epochs={epochs}"]
+    overrides += [f"trainer.threads={threads}"] if threads else []
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = tune.TuneOptions(overrides=overrides, trials=trials, seed=SEED, name="bench", progress=False,
+                                runs_dir=Path(tmp), **options)
+        start = time.perf_counter()
+        p = tune.plan(opts)
+        p.study_dir.mkdir(parents=True)
+        study = tune.open_study(p, seed=p.cfg.seed)
+        if opts.workers == 1:
+            tune.work(p, study)
+        else:
+            tune._run_workers(p)  # what run_study calls for workers > 1 (private: nothing public stops before finish)
+        search = time.perf_counter() - start
+        final = tune.open_study(p, seed=p.cfg.seed)
+        summary = tune.finish(p, final)
+        total = time.perf_counter() - start
+        done = final.get_trials(deepcopy=False)
+    return {"seconds": search, "with_finish": total, "n": len(done), "best": (summary["best"] or {}).get("value"),
+            "epochs": sum(t.user_attrs.get("epochs", 0) for t in done),
+            "pruned": sum(t.state.name == "PRUNED" for t in done), "failed": sum(t.state.name == "FAIL" for t in done)}
+
+
+def sample(trial) -> tuple[float, list[int]]:
+    """The same two parameters, in the same order, as dltool's space: lr first, then the hidden-size choice."""
+    lr = trial.suggest_float("optimizer.lr", 1e-4, 1e-1, log=True)
+    return lr, [trial.suggest_categorical("model.hidden", HIDDEN)]
+
+
+def bare_objective(s, epochs: int):
+    """A hand-written loop on dltool's splits (inputs standardized once) and dltool's MLP; returns best dev error."""
+    (x, y), (x_dev, y_dev) = s.splits["train"], s.splits["dev"]
+    mean, std = s.module.mean, s.module.std
+    x, x_dev = (x - mean) / std, (x_dev - mean) / std
+    model_args = {k: v for k, v in OmegaConf.to_container(s.cfg.model).items() if k != "name"}
+    o, batch, n = s.cfg.optimizer, s.trainer["batch_size"], len(y)
+
+    def objective(trial) -> float:
+        lr, hidden = sample(trial)
+        torch.manual_seed(s.seed)
+        net = create_model(s.cfg.model.name, s.data.input_shape, s.data.num_classes, **{**model_args, "hidden": hidden})
+        opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(o.beta1, o.beta2), eps=o.eps)
+        shuffle, best = torch.Generator().manual_seed(s.seed), 1.0
+        for _ in range(epochs):
+            net.train()
+            perm = torch.randperm(n, generator=shuffle)
+            for lo in range(0, n, batch):
+                idx = perm[lo:lo + batch]
+                loss = F.cross_entropy(net(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                best = min(best, (net(x_dev).argmax(dim=1) != y_dev).float().mean().item())
+        return best
+
+    return objective
+
+
+def train_objective(cfg, runs_dir: Path):
+    """Each trial a full dltool.train.train run (build, run folder, checkpoints, history, metrics.json)."""
+    def objective(trial) -> float:
+        lr, hidden = sample(trial)
+        c = copy.deepcopy(cfg)
+        OmegaConf.update(c, "optimizer.lr", lr, merge=False)
+        OmegaConf.update(c, "model.hidden", hidden, merge=False)
+        return train(c, runs_dir=runs_dir, progress=False, report_test=False)["splits"]["dev"]["error"]
+
+    return objective
+
+
+def bare_run(make_objective, trials: int) -> dict:
+    """A bare Optuna study: in-memory storage, RandomSampler(seed=0), study.optimize."""
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        objective = make_objective(Path(tmp))
+        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=SEED))
+        start = time.perf_counter()
+        study.optimize(objective, n_trials=trials)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "n": trials, "best": study.best_value}
+
+
+def per_min(r: dict) -> float:
+    return 60 * r["n"] / r["seconds"]
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def row(label: str, r: dict, base: dict | None = None, seconds: float | None = None) -> str:
+    seconds = r["seconds"] if seconds is None else seconds
+    ms = 1000 * seconds / r["n"]
+    extra = f"  x{seconds / base['seconds']:5.2f}  {ms - 1000 * base['seconds'] / base['n']:+7.0f} ms" if base else ""
+    return (f"  {label:44s} {seconds:8.2f} s {60 * r['n'] / seconds:7.1f}/min {ms:7.0f} ms/trial  "
+            f"best dev {r['best']:.4f}{extra}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--min-epochs", type=int, default=3, help="hyperband's min_resource")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 6 trials of 5 epochs")
+    args = parser.parse_args()
+    if args.quick:
+        args.trials, args.epochs = 6, 5
+    n, epochs = args.trials, args.epochs
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    print(f"torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}, trials {n}, epochs {epochs}, "
+          f"min epochs {args.min_epochs}, seed {SEED}, optuna {optuna.__version__}, torch {torch.__version__}")
+    print(f"load average {load()} (anything else running skews every figure; 2-thread runs most)")
+    print("search: optimizer.lr log-uniform 1e-4..1e-1, model.hidden [32]|[64]|[128]|[256]; random sampler")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        space = Path(tmp) / "space.yaml"
+        space.write_text(SPACE)
+        cfg = tune.plan(tune.TuneOptions(overrides=[f"search={space}", f"trainer.max_epochs={epochs}",
+                                                    "trainer.threads=1"], seed=SEED)).cfg
+        s = build(cfg)
+        # Warm-up, untimed: lazy imports (Optuna, Fabric, SQLAlchemy, matplotlib in finish), the data cache.
+        tune_run(space, 2, 1)
+        bare_run(lambda _: bare_objective(s, 1), 1)
+
+        bare = bare_run(lambda _: bare_objective(s, epochs), n)
+        machinery = bare_run(lambda runs: train_objective(cfg, runs), n)
+        none = tune_run(space, n, epochs)
+        hyperband = tune_run(space, n, epochs, pruner="hyperband", min_epochs=args.min_epochs)
+        two_threads = tune_run(space, n, epochs, threads=2)
+        workers = tune_run(space, n, epochs, threads=None, workers=2)
+
+    print(f"\n1-2. throughput, 1 thread, pruner none, {n} trials x {epochs} epochs  (x and ms: against (a))")
+    print(row("(a) bare Optuna + hand-written loop", bare))
+    print(row("(b) bare Optuna + dltool.train.train", machinery, bare))
+    print(row("(c) dltool tune, without finish", none, bare))
+    print(row("    dltool tune, with finish", none, bare, none["with_finish"]))
+    print(f"  dltool's overhead per trial (c - a): {1000 * (none['seconds'] - bare['seconds']) / n:+.0f} ms  = "
+          f"run machinery (b - a) {1000 * (machinery['seconds'] - bare['seconds']) / n:+.0f} ms "
+          f"+ tune storage and bookkeeping (c - b) {1000 * (none['seconds'] - machinery['seconds']) / n:+.0f} ms; "
+          f"finish {none['with_finish'] - none['seconds']:.2f} s once")
+
+    print("\n3. pruner (without finish)  trials  pruned  failed  epochs  seconds  trials/min  best dev")
+    for name, r in (("none", none), (f"hyperband (min {args.min_epochs})", hyperband)):
+        print(f"  {name:24s} {r['n']:7d} {r['pruned']:7d} {r['failed']:7d} {r['epochs']:7d} {r['seconds']:8.2f} "
+              f"{per_min(r):11.1f} {r['best']:9.4f}")
+    kept = hyperband["epochs"] / none["epochs"]
+    print(f"  hyperband trained {kept:.2f} of the epochs (x{1 / kept:.2f} fewer, {1 - kept:.0%} saved) "
+          f"in {hyperband['seconds'] / none['seconds']:.2f} of the time")
+
+    print(f"\n4. workers (pruner none, without finish; {os.cpu_count()} CPUs)")
+    for name, r in (("workers=1, trainer.threads=1 (= 1c)", none), ("workers=1, trainer.threads=2", two_threads),
+                    (f"workers=2, {max(1, (os.cpu_count() or 1) // 2)} thread(s) each (spawned)", workers)):
+        print(f"  {name:44s} {r['seconds']:8.2f} s {per_min(r):7.1f}/min  x{per_min(r) / per_min(none):5.2f}  "
+              f"best dev {r['best']:.4f}")
+    print(f"\nload average at the end {load()}")
+
+
+if __name__ == "__main__":
+    main()
