@@ -69,7 +69,7 @@ def tune_run(space: Path, trials: int, epochs: int, threads: int | None = 1, **o
         total = time.perf_counter() - start
         done = final.get_trials(deepcopy=False)
     return {"seconds": search, "with_finish": total, "n": len(done), "best": (summary["best"] or {}).get("value"),
-            "epochs": sum(t.user_attrs.get("epochs", 0) for t in done),
+            "epochs": sum(t.user_attrs.get("result", {}).get("epochs", 0) for t in done),
             "pruned": sum(t.state.name == "PRUNED" for t in done), "failed": sum(t.state.name == "FAIL" for t in done)}
 
 
