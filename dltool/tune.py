@@ -14,6 +14,7 @@ import csv
 import io
 import math
 import os
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,7 @@ def run_study(opts: TuneOptions) -> dict:
     if p.opts.sampler == "grid" and not study.get_trials(deepcopy=False):
         for point in grid_points(p.space, p.opts.grid_points):  # the grid lives in the storage: resumable, shared
             study.enqueue_trial(point)
+    _fail_dead_workers_trials(study)
     _requeue_interrupted(study)
     try:
         if opts.workers == 1:
@@ -141,6 +143,8 @@ def open_study(p: Plan, seed: int):
         raise UserError(f"cannot open the study in {safe_url(p.storage_url)}: {str(e).splitlines()[0]}") from e
     signature = {"overrides": p.overrides, "config": str(p.opts.config or ""), "search": p.search, "seed": p.cfg.seed,
                  "space": {q.key: [q.scale, q.describe()] for q in p.space}}
+    # A resumed study must not replay the sampler's first draws: its seed moves on with the trials it holds.
+    study.sampler = _sampler(p, seed + len(study.get_trials(deepcopy=False)))
     stored = study.user_attrs.get("signature")
     if stored is None:
         study.set_user_attr("signature", signature)
@@ -162,6 +166,7 @@ def work(p: Plan, study, worker: int = 0) -> None:
             stage, space = _stage(study, p, used)
             trial = study.ask()
             trial.set_user_attr("stage", stage)
+            trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
             values = {q.key: q.suggest(trial) for q in space}
         state = run_trial(p, study, trial, values)
         if console:
@@ -347,15 +352,49 @@ def _with_range(q: Param, recorded: list, stage: str) -> Param:
 
 def _budget_used(study) -> int:
     """Trials that count towards --trials: all but those failed by an interruption (they are re-queued)."""
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state.name in BUDGET_STATES and t.user_attrs.get("fail_reason") != "interrupted")
+    stopped = _interrupted(study)
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.name in BUDGET_STATES and t.number not in stopped)
+
+
+def _fail_dead_workers_trials(study) -> None:
+    """A trial left RUNNING by a worker of this machine that no longer exists (SIGKILL, a crash, a power cut) is
+    marked failed and recorded as killed, so that it is re-queued. Workers on other machines are not checked here."""
+    import optuna
+
+    host = socket.gethostname()
+    dead = [t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if (t.user_attrs.get("worker") or {}).get("host") == host
+            and not _alive((t.user_attrs.get("worker") or {}).get("pid"))]
+    if dead:
+        study.set_user_attr("killed", sorted(set(study.user_attrs.get("killed", [])) | set(dead)))
+        for number in dead:
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+
+
+def _interrupted(study) -> set[int]:
+    """Trials that failed because they were stopped (Ctrl-C, SIGTERM, a killed worker), not because of themselves."""
+    killed = set(study.user_attrs.get("killed", []))
+    return killed | {t.number for t in study.get_trials(deepcopy=False)
+                     if t.state.name == "FAIL" and t.user_attrs.get("fail_reason") == "interrupted"}
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _requeue_interrupted(study) -> None:
     """A trial stopped by Ctrl-C or SIGTERM runs again, once, with the same parameters, when the study resumes."""
     done = set(study.user_attrs.get("requeued", []))
-    again = [t for t in study.get_trials(deepcopy=False)
-             if t.state.name == "FAIL" and t.user_attrs.get("fail_reason") == "interrupted" and t.number not in done]
+    stopped = _interrupted(study) - done
+    again = [t for t in study.get_trials(deepcopy=False) if t.number in stopped and t.state.name == "FAIL"]
     for t in again:
         study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
     if again:
@@ -471,17 +510,19 @@ def _write_trials_csv(p: Plan, study) -> None:
     keys = [q.key for q in p.space]
     columns = ["number", "stage", "state", "dev_error", "train_error", "train_dev_error", "epochs", *keys,
                "feasible", "satisficing", "run", "fail_reason", "seconds"]
+    killed = set(study.user_attrs.get("killed", []))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for t in study.get_trials(deepcopy=False):
         a, r = t.user_attrs, t.user_attrs.get("result", {})
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+        reason = a.get("fail_reason") or ("killed: its worker died" if t.number in killed else None)
         writer.writerow({"number": t.number, "stage": a.get("stage"), "state": t.state.name, "dev_error": t.value,
                          "train_error": r.get("train_error"), "train_dev_error": r.get("train_dev_error"),
                          "epochs": r.get("epochs"), **{k: _hydra(a.get("overrides", {}).get(k)) for k in keys},
                          "feasible": feasible(t), "satisficing": a.get("satisficing"), "run": r.get("run"),
-                         "fail_reason": a.get("fail_reason"), "seconds": seconds})
+                         "fail_reason": reason, "seconds": seconds})
     write_text(p.study_dir / "trials.csv", buffer.getvalue())
 
 

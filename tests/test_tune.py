@@ -160,3 +160,36 @@ def test_the_cli_prints_the_contract_json(tmp_path):
     summary = json.loads(result.stdout)
     assert set(summary) >= {"study", "storage", "n_trials", "stages", "best"}
     assert set(summary["best"]) >= {"value", "params", "run"} and summary["study"] == "lr-digits"
+
+
+def test_a_killed_worker_never_leaves_a_trial_running(tmp_path):
+    """SIGKILL a tuning process mid-trial: on resume its trial is failed, re-queued once, and the study completes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runs = tmp_path / "runs"
+    args = ["tune", *FAST[:1], "trainer.max_epochs=400", "search=lr", "--trials", "2", "--name", "k",
+            "--runs-dir", str(runs), "--seed", "0"]
+    proc = subprocess.Popen([sys.executable, "-m", "dltool", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = runs / "k" / "trials" / "trial-0000" / "history.csv"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (history.is_file() and len(history.read_text().splitlines()) > 3):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    import optuna
+
+    study = optuna.load_study(study_name="k", storage=f"sqlite:///{runs / 'k' / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["RUNNING"]  # what a kill leaves behind
+    killed_lr = study.trials[0].params["optimizer.lr"]
+
+    summary = run_study(TuneOptions(overrides=[*FAST[:1], "trainer.max_epochs=400", "search=lr"], trials=2, name="k",
+                                    runs_dir=runs, seed=0, progress=False))
+    rows = trial_states(runs / "k")
+    assert rows[0]["state"] == "FAIL" and rows[0]["fail_reason"] == "killed: its worker died"
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 2 and summary["n_trials"] == 3
+    assert any(r["state"] == "COMPLETE" and float(r["optimizer.lr"]) == pytest.approx(killed_lr, rel=1e-4) for r in rows[1:])
+    assert len({r["optimizer.lr"] for r in rows[1:]}) == 2  # a resumed sampler does not replay its first draw
