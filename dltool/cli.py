@@ -55,6 +55,7 @@ def train(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     config: Annotated[Optional[Path], typer.Option(help="Start from a saved config, e.g. runs/<run>/config.yaml.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same as the override seed=N).")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted or crashed run from its last checkpoint.")] = None,
     json_out: Json = False,
 ) -> None:
     """Train one model and report error and loss on train, train-dev, dev and test.
@@ -66,8 +67,16 @@ def train(
     from dltool.train import train as run_training
 
     overrides = list(overrides or []) + ([f"seed={seed}"] if seed is not None else [])
-    cfg = compose(overrides, config_file=config)
-    result = run_training(cfg, runs_dir=runs_dir, name=name, progress=True)
+    if resume is not None:
+        from dltool.errors import UserError
+        from dltool.runs import find_run
+
+        if overrides or config or name:
+            raise UserError("--resume continues a run as it was: it takes no overrides, --config, --seed or --name")
+        run_dir = find_run(resume, runs_dir)
+        result = run_training(compose([], config_file=run_dir / "config.yaml"), resume=run_dir)
+    else:
+        result = run_training(compose(overrides, config_file=config), runs_dir=runs_dir, name=name, progress=True)
     if json_out:
         print(json.dumps(result))
     else:

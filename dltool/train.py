@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import signal
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,21 +86,27 @@ def build(cfg) -> Setup:
 
 
 def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress: bool = True,
-          on_epoch: Callable[[dict], None] | None = None, report_test: bool = True) -> dict:
+          on_epoch: Callable[[dict], None] | None = None, report_test: bool = True, resume: Path | None = None) -> dict:
     """Train the model ``cfg`` describes; write ``runs_dir/<run>/``; return the contents of its metrics.json.
 
     ``on_epoch`` sees each history row and may raise StopTraining; ``report_test=False`` leaves the test split
     unmeasured (its entry is null), as a tuner must: it chooses on dev, and looks at test once, for the winner.
+    ``resume`` (a run folder whose config ``cfg`` is) continues that run from its ``checkpoints/last.ckpt``.
     """
     import torch
     from omegaconf import OmegaConf
 
     start = time.perf_counter()
     s = build(cfg)
-    # Everything the user could get wrong has been checked: only now does the run folder appear.
-    run_dir = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}")
-    write_text(run_dir / "config.yaml", to_yaml(cfg))
     saved = {"config": OmegaConf.to_container(cfg, resolve=True), "classes": s.data.classes}
+    if resume is not None:
+        run_dir, last = Path(resume), _resumable(Path(resume), saved["config"])
+    else:
+        # Everything the user could get wrong has been checked: only now does the run folder appear.
+        run_dir, last = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}"), None
+        write_text(run_dir / "config.yaml", to_yaml(cfg))
+    write_json(run_dir / "process.json", {"pid": os.getpid(), "host": socket.gethostname(),
+                                          "started": time.strftime("%Y-%m-%d %H:%M:%S")})
     model, optimizer = s.fabric.setup(s.module, s.optimizer)
 
     result = {"run": run_dir.name, "status": "failed", "splits": {}, "human_error": s.data.human_error,
@@ -106,7 +114,7 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
     try:
         with _sigterm_as_interrupt():
             result.update(fit(s.fabric, model, s.module, optimizer, s.scheduler, s.splits, s.trainer, s.seed, run_dir,
-                              saved, progress, on_epoch))
+                              saved, progress, on_epoch, last))
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
             s.module.load_state_dict(torch.load(best, map_location=s.fabric.device, weights_only=True)["state_dict"])
@@ -116,14 +124,43 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
         result["seconds"] = round(time.perf_counter() - start, 3)
         write_json(run_dir / "metrics.json", result)
     if result["status"] == "interrupted":
-        raise Interrupted(f"run {run_dir.name} interrupted after {result['epochs']} epochs; saved in {run_dir}")
+        raise Interrupted(f"run {run_dir.name} interrupted after {result['epochs']} epochs; saved in {run_dir}; "
+                          f"continue it with: dltool train --resume {run_dir}")
     return result
 
 
+def _resumable(run_dir: Path, config: dict) -> dict:
+    """The run's own last checkpoint, checked: present, safe to load, of this config, and not of a finished run."""
+    import json
+
+    import torch
+
+    path = run_dir / "checkpoints" / "last.ckpt"
+    try:
+        status = json.loads((run_dir / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError):
+        status = None  # killed before it could write one
+    if status in ("completed", "diverged"):
+        raise UserError(f"run {run_dir.name} is {status}: nothing to resume (train a new run instead)")
+    if not path.is_file():
+        raise UserError(f"run {run_dir.name} has no checkpoints/last.ckpt: it cannot be resumed")
+    try:
+        last = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # damaged, or a pickle that weights_only refuses: never retried unsafely
+        raise UserError(f"cannot load {path}: it is not a safe weights-only checkpoint or is damaged") from e
+    if not isinstance(last, dict) or last.get("config") != config or "progress" not in last:
+        raise UserError(f"{path} does not belong to run {run_dir.name} (its config differs)")
+    return last
+
+
 def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int, run_dir: Path, saved: dict,
-        progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> dict:
-    """The epoch loop: shuffled in-memory mini-batches, dev error after each epoch, best and last checkpoints in
-    ``run_dir/checkpoints``, early stopping on dev error, and status ``diverged`` at the first non-finite loss."""
+        progress: bool = True, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None) -> dict:
+    """The epoch loop: shuffled in-memory mini-batches, dev error after each epoch, early stopping on dev error, and
+    status ``diverged`` at the first non-finite loss. ``checkpoints/best.ckpt`` keeps the best dev error;
+    ``checkpoints/last.ckpt`` holds everything needed to continue exactly (``resume``): weights, optimizer, schedule,
+    both random number generators and the early-stopping counters. It is written at the end of an epoch when
+    ``trainer.checkpoint_interval`` seconds have passed since the last one (0: every epoch), and at the end; a run cut
+    short redoes at most that much."""
     import torch
 
     x, y = splits["train"]
@@ -132,15 +169,29 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
         del bounds[-2]  # fold a last batch of one example into the one before (batch norm needs two)
     shuffle = torch.Generator().manual_seed(seed)
-    status, best, best_epoch, stale, epoch = "completed", math.inf, 0, 0, 0
-    start = time.perf_counter()
+    done = {"epoch": 0, "best": math.inf, "best_epoch": 0, "stale": 0}  # as of the last complete epoch
+    if resume is not None:
+        done.update(resume["progress"])
+        module.load_state_dict(resume["state_dict"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        _set_rng(resume["rng"], shuffle)
+    status = "completed"
+    start = saved_at = time.perf_counter()
     (run_dir / "checkpoints").mkdir(exist_ok=True)
-    history = (run_dir / "history.csv").open("w", newline="")
+
+    def save_last() -> None:
+        _save(run_dir / "checkpoints" / "last.ckpt", {
+            **saved, "epoch": done["epoch"], "progress": dict(done), "state_dict": module.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "rng": _get_rng(shuffle, x.device)})
+
+    history = _open_history(run_dir / "history.csv", done["epoch"])
     writer = csv.DictWriter(history, fieldnames=metrics.HISTORY_COLUMNS)
-    writer.writeheader()
     try:
-        with _progress(t["max_epochs"], progress) as bar:
-            for epoch in range(1, t["max_epochs"] + 1):
+        with _progress(t["max_epochs"], progress, done["epoch"]) as bar:
+            for epoch in range(done["epoch"] + 1, t["max_epochs"] + 1):
                 model.train()
                 perm = torch.randperm(n, generator=shuffle).to(x.device)
                 total = torch.zeros((), device=x.device)
@@ -165,29 +216,61 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                 if not (math.isfinite(train_loss) and math.isfinite(dev["loss"])):
                     status = "diverged"
                     break
-                if row[metrics.MONITOR] < best:
-                    best, best_epoch, stale = row[metrics.MONITOR], epoch, 0
+                if row[metrics.MONITOR] < done["best"]:
+                    done.update(best=row[metrics.MONITOR], best_epoch=epoch, stale=0)
                     _save(run_dir / "checkpoints" / "best.ckpt", {**saved, "epoch": epoch, "state_dict": module.state_dict()})
                 else:
-                    stale += 1
-                bar(epoch, train_loss, dev["error"], best)
+                    done["stale"] += 1
+                done["epoch"] = epoch
+                early_stop = bool(t["patience"]) and done["stale"] >= t["patience"]
+                if epoch == t["max_epochs"] or early_stop or time.perf_counter() - saved_at >= t["checkpoint_interval"]:
+                    saved_at = time.perf_counter()
+                    save_last()
+                bar(epoch, train_loss, dev["error"], done["best"])
                 if on_epoch is not None:
                     on_epoch(row)
-                if t["patience"] and stale >= t["patience"]:
+                if early_stop:
                     break
     except StopTraining as stop:
         status = stop.status
+        save_last()
     except KeyboardInterrupt:
-        status = "interrupted"
+        status = "interrupted"  # last.ckpt holds a complete epoch: resuming from it repeats what followed exactly
     finally:
         history.close()
-    _save(run_dir / "checkpoints" / "last.ckpt", {
-        **saved, "epoch": epoch, "state_dict": module.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": None if scheduler is None else scheduler.state_dict(),
-        "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()},
-    })
-    epochs = epoch - (status in ("diverged", "interrupted"))
-    return {"status": status, "epochs": max(epochs, 0), "best_epoch": best_epoch}
+    return {"status": status, "epochs": done["epoch"], "best_epoch": done["best_epoch"]}
+
+
+def _open_history(path: Path, keep_epochs: int):
+    """history.csv for appending: a new file with its header, or a resumed one cut back to ``keep_epochs`` rows."""
+    if keep_epochs and path.is_file():
+        with path.open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_epochs]
+    else:
+        rows = []
+    history = path.open("w", newline="")
+    writer = csv.DictWriter(history, fieldnames=metrics.HISTORY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return history
+
+
+def _get_rng(shuffle, device) -> dict:
+    import torch
+
+    rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def _set_rng(rng: dict, shuffle) -> None:
+    import torch
+
+    torch.set_rng_state(rng["torch"])
+    shuffle.set_state(rng["shuffle"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
 
 
 def evaluate(model, x, y) -> dict:
@@ -214,6 +297,7 @@ def _check_trainer(cfg) -> dict:
         check_number(t["gradient_clip"], "trainer.gradient_clip", low=0, low_open=True)
     if t["threads"] is not None:
         check_number(t["threads"], "trainer.threads", low=1, integer=True)
+    check_number(t["checkpoint_interval"], "trainer.checkpoint_interval", low=0)
     if t["accelerator"] not in ACCELERATORS:
         raise UserError(f"unknown trainer.accelerator '{t['accelerator']}'; choose from: {choices(ACCELERATORS)}")
     if str(t["precision"]) not in PRECISIONS:
@@ -243,9 +327,10 @@ def _unpack(configured):
 
 
 def _save(path: Path, checkpoint: dict) -> None:
+    """Checkpoints are rewritten every epoch: atomic, but not fsynced (see dltool.runs.write_atomic)."""
     import torch
 
-    write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
+    write_atomic(path, lambda tmp: torch.save(checkpoint, tmp), sync=False)
 
 
 @contextmanager
@@ -266,7 +351,7 @@ def _sigterm_as_interrupt():
 
 
 @contextmanager
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, completed: int = 0):
     """A rich progress bar on stderr, updated once per epoch: epoch, train loss, dev error, best dev error."""
     if not enabled:
         yield lambda *args: None
@@ -277,7 +362,7 @@ def _progress(total: int, enabled: bool):
     columns = [TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[stats]}"),
                TimeElapsedColumn()]
     with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("train", total=total, stats="")
+        task = bar.add_task("train", total=total, completed=completed, stats="")
 
         def update(epoch, loss, dev_error, best):
             stats = f"loss {loss:.4f}  dev error {dev_error:.4f}  best {best:.4f}"

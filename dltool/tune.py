@@ -361,10 +361,12 @@ def _fail_dead_workers_trials(study) -> None:
     marked failed and recorded as killed, so that it is re-queued. Workers on other machines are not checked here."""
     import optuna
 
+    from dltool.runs import pid_alive
+
     host = socket.gethostname()
     dead = [t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
             if (t.user_attrs.get("worker") or {}).get("host") == host
-            and not _alive((t.user_attrs.get("worker") or {}).get("pid"))]
+            and not pid_alive((t.user_attrs.get("worker") or {}).get("pid"))]
     if dead:
         study.set_user_attr("killed", sorted(set(study.user_attrs.get("killed", [])) | set(dead)))
         for number in dead:
@@ -376,18 +378,6 @@ def _interrupted(study) -> set[int]:
     killed = set(study.user_attrs.get("killed", []))
     return killed | {t.number for t in study.get_trials(deepcopy=False)
                      if t.state.name == "FAIL" and t.user_attrs.get("fail_reason") == "interrupted"}
-
-
-def _alive(pid) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def _requeue_interrupted(study) -> None:

@@ -116,7 +116,111 @@ def test_an_interrupted_run_says_so_and_keeps_its_checkpoints(tmp_path, monkeypa
 
     monkeypatch.setattr(module, "evaluate", interrupt_on_third_epoch)
     with pytest.raises(Interrupted):
-        run(tmp_path, "data=digits", "trainer.max_epochs=10", name="stopped")
+        run(tmp_path, "data=digits", "trainer.max_epochs=10", "trainer.checkpoint_interval=0", name="stopped")
     metrics = json.loads((tmp_path / "stopped" / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and metrics["epochs"] == 2 and metrics["best_epoch"] in (1, 2)
-    assert (tmp_path / "stopped" / "checkpoints" / "last.ckpt").is_file()
+    last = torch.load(tmp_path / "stopped" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2  # the last complete epoch, not the cut one
+
+
+def test_last_checkpoint_every_interval_and_at_the_end(tmp_path, monkeypatch):
+    import dltool.train as module
+
+    saves = []
+    save = module._save
+    monkeypatch.setattr(module, "_save", lambda path, ckpt: (saves.append((path.name, ckpt["epoch"])), save(path, ckpt)))
+    run(tmp_path, "data=digits", "trainer.max_epochs=5", "trainer.checkpoint_interval=1000")
+    assert [e for name, e in saves if name == "last.ckpt"] == [5]  # only the end, within the interval
+    saves.clear()
+    run(tmp_path, "data=digits", "trainer.max_epochs=3", "trainer.checkpoint_interval=0")
+    assert [e for name, e in saves if name == "last.ckpt"] == [1, 2, 3]
+
+
+def history_without_time(folder) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader((folder / "history.csv").open())]
+
+
+def test_resume_after_an_interrupt_gives_the_uninterrupted_numbers(tmp_path, monkeypatch):
+    import dltool.train as module
+
+    overrides = ["data=digits", "trainer.max_epochs=6", "model.keep_prob=0.8", "scheduler=step", "scheduler.step_size=2",
+                 "trainer.checkpoint_interval=0"]
+    whole = run(tmp_path, *overrides, name="whole")  # dropout, shuffling and the schedule all carry state
+
+    calls = {"n": 0}
+    evaluate = module.evaluate
+
+    def interrupt_in_epoch_4(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return evaluate(*args)
+
+    monkeypatch.setattr(module, "evaluate", interrupt_in_epoch_4)
+    with pytest.raises(Interrupted, match="dltool train --resume"):
+        run(tmp_path, *overrides, name="cut")
+    monkeypatch.setattr(module, "evaluate", evaluate)
+    assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 3
+    resumed = train(compose([], config_file=tmp_path / "cut" / "config.yaml"), progress=False, resume=tmp_path / "cut")
+    assert resumed["status"] == "completed" and resumed["epochs"] == 6
+    assert resumed["splits"] == whole["splits"] and resumed["best_epoch"] == whole["best_epoch"]
+    assert history_without_time(tmp_path / "cut") == history_without_time(tmp_path / "whole")
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path):
+    run(tmp_path, "data=digits", "trainer.max_epochs=1", name="done")
+    cfg = compose([], config_file=tmp_path / "done" / "config.yaml")
+    with pytest.raises(UserError, match="run done is completed: nothing to resume"):
+        train(cfg, progress=False, resume=tmp_path / "done")
+    (tmp_path / "done" / "metrics.json").unlink()  # as if it had been killed
+    (tmp_path / "done" / "checkpoints" / "last.ckpt").unlink()
+    with pytest.raises(UserError, match="has no checkpoints/last.ckpt"):
+        train(cfg, progress=False, resume=tmp_path / "done")
+    run(tmp_path, "data=digits", "trainer.max_epochs=1", "seed=5", name="other")
+    (tmp_path / "other" / "checkpoints" / "last.ckpt").rename(tmp_path / "done" / "checkpoints" / "last.ckpt")
+    with pytest.raises(UserError, match="does not belong to run done"):
+        train(cfg, progress=False, resume=tmp_path / "done")
+
+
+class Payload:  # a pickled object that weights_only loading must refuse
+    def __reduce__(self):
+        return (print, ("unsafe code ran",))
+
+
+def test_a_crafted_pickle_checkpoint_is_refused_on_resume(tmp_path):
+    run(tmp_path, "data=digits", "trainer.max_epochs=1", name="r")
+    (tmp_path / "r" / "metrics.json").unlink()
+    torch.save({"progress": Payload()}, tmp_path / "r" / "checkpoints" / "last.ckpt")
+    with pytest.raises(UserError, match="not a safe weights-only checkpoint"):
+        train(compose([], config_file=tmp_path / "r" / "config.yaml"), progress=False, resume=tmp_path / "r")
+
+
+def test_a_killed_run_shows_as_crashed_and_resumes_to_the_same_numbers(tmp_path):
+    """SIGKILL mid-training (no chance to save anything), then --resume: the result equals an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from typer.testing import CliRunner
+
+    from dltool.cli import app
+    from dltool.runs import list_runs
+
+    overrides = ["data=digits", "trainer.max_epochs=40", "model.keep_prob=0.9", "trainer.checkpoint_interval=0"]
+    whole = run(tmp_path / "a", *overrides, name="whole")
+    proc = subprocess.Popen([sys.executable, "-m", "dltool", "train", *overrides, "--name", "k", "--runs-dir",
+                             str(tmp_path / "b")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = tmp_path / "b" / "k" / "history.csv"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (history.is_file() and len(history.read_text().splitlines()) > 5):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "b" / "k" / "metrics.json").exists()
+    assert [r["status"] for r in list_runs(tmp_path / "b")] == ["crashed"]
+    result = CliRunner().invoke(app, ["train", "--resume", "k", "--runs-dir", str(tmp_path / "b"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["splits"] == whole["splits"]
+    assert [r["status"] for r in list_runs(tmp_path / "b")] == ["completed"]

@@ -8,7 +8,7 @@ from typing import Callable
 
 from dltool.errors import UserError, choices
 
-FAMILIES = ("mlp",)  # modules under dltool.models; importing one registers its models
+FAMILIES = ("mlp", "cnn", "rnn", "transformer")  # modules under dltool.models; importing one registers its models
 _REGISTRY: dict[str, Callable] = {}
 
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
+from omegaconf import OmegaConf
 
-from dltool.config import group_options
+from dltool.config import conf_dir, group_options
 from dltool.errors import UserError
-from dltool.models import create_model, model_names
+from dltool.models import _REGISTRY, create_model, model_names
 
 SHAPES = [(40,), (1, 8, 8)]  # MNIST-1D sequences and digits images
 
@@ -28,7 +31,25 @@ def test_every_model_maps_a_batch_to_logits_with_finite_gradients(name, shape):
 
 
 def test_unknown_model_and_unknown_argument_name_the_choices():
-    with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: mlp"):
+    with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: cnn, cnn_paper, .*mlp, .*resnet"):
         create_model("resnet9", (40,), 10)
     with pytest.raises(UserError, match="model mlp has no parameter width; valid: hidden, activation"):
         create_model("mlp", (40,), 10, width=3)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_config_keys_are_the_knobs_and_defaults_agree(name):
+    yaml = OmegaConf.to_container(OmegaConf.load(conf_dir() / "model" / f"{name}.yaml"))
+    assert yaml.pop("name") == name
+    params = list(inspect.signature(_REGISTRY[name]).parameters.values())[2:]
+    assert list(yaml) == [p.name for p in params]  # same keys, same order
+    for p in params:  # so create_model(name, shape, n) builds what `model=<name>` builds
+        default = list(p.default) if isinstance(p.default, tuple) else p.default
+        assert yaml[p.name] == default, p.name
+
+
+@pytest.mark.parametrize("name", [n for n in model_names() if n != "mlp"])  # the MLP flattens any shape
+def test_models_refuse_a_shape_they_cannot_take_in_one_line(name):
+    shapes = r"\(L,\), \(C, L\) or \(C, H, W\)"
+    with pytest.raises(UserError, match=rf"^model {name} takes examples of shape {shapes}; got \(2, 3, 8, 8\)$"):
+        create_model(name, (2, 3, 8, 8), 10)

@@ -1,0 +1,107 @@
+"""A Transformer encoder for classification (course 5): every time step attends to every other one.
+
+Examples become sequences as for the RNNs (``dltool.models.rnn.as_sequence``): (L,) is L steps of one feature, (C, L)
+is L steps of C features, an image (C, H, W) is H steps (rows) of C * W features.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dltool.errors import UserError, check_bool, check_number, choices
+from dltool.models import register_model
+from dltool.models.init import init_layer
+from dltool.models.rnn import as_sequence, sequence_layout
+
+POOLINGS = ("cls", "mean")
+
+
+def sinusoidal_encoding(length: int, d_model: int) -> torch.Tensor:
+    """Vaswani et al.'s positional encoding, (length, d_model):
+
+    PE[pos, 2i] = sin(pos / 10000^(2i / d_model)),  PE[pos, 2i + 1] = cos(pos / 10000^(2i / d_model)).
+
+    Each dimension pair is a sinusoid of its own wavelength, so a fixed offset is a linear map of the encoding and
+    attention can learn relative positions; nothing is learned, so it needs no data.
+    """
+    pos = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (T, 1)
+    freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))  # (ceil(d/2),)
+    pe = torch.zeros(length, d_model)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq[: d_model // 2])  # an odd d_model has one cosine fewer
+    return pe
+
+
+@register_model("transformer")
+class Transformer(nn.Module):
+    """Linear embedding + sinusoidal positions -> [self-attention, feed-forward] x layers -> pooling -> Linear.
+
+    Each layer is nn.TransformerEncoderLayer: multi-head self-attention and a two-layer feed-forward net, each wrapped
+    in a residual connection and a layer norm.
+
+    Args:
+        input_shape: (L,), (C, L) or (C, H, W); see ``dltool.models.rnn.sequence_layout``.
+        num_classes: number of output units.
+        d_model: width of every time step's representation.
+        heads: attention heads; d_model must divide by it (each head works in d_model / heads dimensions).
+        layers: encoder layers.
+        ff_dim: hidden units of each layer's feed-forward net.
+        pooling: cls (a learned class token is prepended and its output classifies) or mean (outputs averaged over
+            the time steps that are not padding).
+        keep_prob: inverted dropout on the embeddings, attention weights and feed-forward outputs; 1.0 = off.
+        norm_first: layer norm before each sublayer (pre-LN, stable without learning-rate warm-up) rather than after
+            the residual sum (the original post-LN).
+    """
+
+    def __init__(self, input_shape, num_classes, d_model=32, heads=4, layers=2, ff_dim=64, pooling="mean",
+                 keep_prob=1.0, norm_first=True):
+        super().__init__()
+        steps, features = sequence_layout(input_shape, "transformer")
+        check_number(d_model, "model.d_model", low=1, integer=True)
+        check_number(heads, "model.heads", low=1, integer=True)
+        if d_model % heads:
+            raise UserError(f"model.d_model ({d_model}) must be a multiple of model.heads ({heads})")
+        check_number(layers, "model.layers", low=1, integer=True)
+        check_number(ff_dim, "model.ff_dim", low=1, integer=True)
+        if pooling not in POOLINGS:
+            raise UserError(f"unknown model.pooling '{pooling}'; choose from: {choices(POOLINGS)}")
+        check_number(keep_prob, "model.keep_prob", low=0, high=1, low_open=True)
+        check_bool(norm_first, "model.norm_first")
+        self.pooling = pooling
+        self.embed = nn.Linear(features, d_model)  # each time step's features -> d_model
+        init_layer(self.embed, "xavier", "linear")
+        self.register_buffer("positions", sinusoidal_encoding(steps, d_model), persistent=False)  # (T, d_model)
+        # the class token is learned, so it needs no position of its own
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model)) if pooling == "cls" else None
+        self.dropout = nn.Dropout(p=1 - keep_prob)
+        layer = nn.TransformerEncoderLayer(d_model, heads, ff_dim, dropout=1 - keep_prob, batch_first=True,
+                                           norm_first=norm_first)
+        # pre-LN leaves the residual stream unnormalized: one last layer norm before the head
+        self.encoder = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(d_model) if norm_first else None,
+                                             enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, num_classes)
+        init_layer(self.head, "xavier", "linear")
+
+    def forward(self, x, mask: torch.Tensor | None = None):  # (B, *input_shape), mask (B, T) -> (B, num_classes)
+        """``mask``: True at padding steps, which no step attends to and mean pooling skips; None = no padding."""
+        seq = as_sequence(x)  # (B, T, F)
+        b, t, _ = seq.shape
+        if mask is not None and mask.shape != (b, t):
+            raise ValueError(f"mask must have shape {(b, t)} (batch, time steps), got {tuple(mask.shape)}")
+        h = self.embed(seq) + self.positions[:t]  # (B, T, d)
+        if self.cls_token is not None:
+            h = torch.cat([self.cls_token.expand(b, 1, -1), h], dim=1)  # (B, 1 + T, d)
+            if mask is not None:
+                mask = torch.cat([mask.new_zeros(b, 1), mask], dim=1)  # (B, 1 + T): the token is never padding
+        h = self.encoder(self.dropout(h), src_key_padding_mask=mask)  # (B, T', d)
+        if self.cls_token is not None:
+            z = h[:, 0]  # (B, d)
+        elif mask is None:
+            z = h.mean(dim=1)  # (B, d)
+        else:
+            keep = (~mask).unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+            z = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)  # (B, d): the mean over real steps only
+        return self.head(z)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from dltool.errors import UserError
+from dltool.models import create_model
+from dltool.models.transformer import sinusoidal_encoding
+
+
+def test_sinusoidal_encoding_by_hand():
+    pe = sinusoidal_encoding(50, 8)
+    assert pe.shape == (50, 8)
+    assert torch.equal(pe[0], torch.tensor([0.0, 1.0] * 4))  # sin 0, cos 0 in every pair
+    # pair i has frequency 1 / 10000^(2i / d): pair 0 turns at 1 rad per step, pair 1 at 10000^(-1/4) = 0.1
+    assert pe[3, 0].item() == pytest.approx(math.sin(3))
+    assert pe[3, 3].item() == pytest.approx(math.cos(3 * 0.1))
+    assert pe.abs().max() <= 1
+    assert sinusoidal_encoding(4, 5).shape == (4, 5)  # an odd width has one cosine fewer
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_padded_steps_change_nothing(pooling):
+    torch.manual_seed(0)
+    net = create_model("transformer", (40,), 10, pooling=pooling).eval()
+    x = torch.randn(3, 40)
+    mask = torch.zeros(3, 40, dtype=torch.bool)
+    mask[:, 30:] = True  # the last 10 steps are padding
+    noisy = x.clone()
+    noisy[:, 30:] = 100 * torch.randn(3, 10)
+    with torch.no_grad():
+        padded = net(x, mask=mask)
+        assert torch.allclose(padded, net(noisy, mask=mask), atol=1e-5)  # what sits in the padding does not matter
+        assert torch.allclose(padded, net(x[:, :30]), atol=1e-5)  # as if the sequence had 30 steps
+        assert not torch.allclose(padded, net(x), atol=1e-3)  # and the mask did something
+
+
+def test_class_token_is_learned():
+    net = create_model("transformer", (1, 8, 8), 10, pooling="cls")
+    net(torch.randn(4, 1, 8, 8)).sum().backward()
+    assert net.cls_token.shape == (1, 1, 32) and net.cls_token.grad.abs().sum() > 0
+    assert create_model("transformer", (40,), 10, pooling="mean").cls_token is None
+
+
+def test_layers_heads_and_norm_placement():
+    net = create_model("transformer", (40,), 10, d_model=16, heads=2, layers=3, ff_dim=24, norm_first=False)
+    layers = net.encoder.layers
+    assert len(layers) == 3 and layers[0].self_attn.num_heads == 2 and layers[0].linear1.out_features == 24
+    assert not layers[0].norm_first and net.encoder.norm is None
+    assert create_model("transformer", (40,), 10).encoder.norm is not None  # pre-LN ends with a layer norm
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"d_model": 30, "heads": 4}, r"model.d_model \(30\) must be a multiple of model.heads \(4\)"),
+        ({"pooling": "max"}, "unknown model.pooling 'max'; choose from: cls, mean"),
+        ({"layers": 0}, "model.layers must be an integer"),
+        ({"norm_first": 1}, "model.norm_first must be true or false"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        create_model("transformer", (40,), 10, **kwargs)
