@@ -125,6 +125,38 @@ def tune(
 
 
 @_command
+def models(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Data and model overrides, e.g. data=digits.", show_default=False)] = None,
+    json_out: Json = False,
+) -> None:
+    """The registered models with their parameter counts on a data set (default MNIST-1D).
+
+    Examples: dltool models | dltool models data=digits --json
+    """
+    from omegaconf import OmegaConf
+
+    from dltool.config import compose, group_options
+    from dltool.data import load_data
+    from dltool.models import catalog
+
+    from dltool.errors import UserError
+
+    overrides = list(overrides or [])
+    if any(o.startswith("model") for o in overrides):
+        raise UserError("dltool models lists every model with its defaults: give data overrides only (e.g. data=digits)")
+    cfg = compose(overrides)
+    data = load_data(cfg.data, cfg.seed)
+    configs = {name: OmegaConf.to_container(compose([f"model={name}", *overrides]).model) for name in group_options("model")}
+    rows = catalog(data.input_shape, data.num_classes, configs)
+    if json_out:
+        print(json.dumps({"data": cfg.data.name, "input_shape": list(data.input_shape), "models": rows}))
+    else:
+        from dltool.report import print_models
+
+        print_models(rows, cfg.data.name, data.input_shape)
+
+
+@_command
 def diagnose(
     run: Annotated[Optional[str], typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)] = None,
     errors: Annotated[Optional[str], typer.Option(help="Errors of a model trained elsewhere: human=0.01,train=0.08,train_dev=0.09,dev=0.10,test=0.11.")] = None,

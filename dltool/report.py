@@ -206,3 +206,16 @@ def print_study(summary: dict) -> None:
     test = "-" if best["test_error"] is None else f"{best['test_error']:.4f}"
     console.print(f"best: trial {best['trial']}, dev error {best['value']:.4f}, test error {test} (run {best['run']})")
     console.print(f"  {best['command']}", markup=False, highlight=False)
+
+
+def print_models(rows: list[dict], data: str, input_shape: tuple) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"models on {data}, examples of shape {tuple(input_shape)}")
+    table.add_column("model")
+    table.add_column("parameters", justify="right")
+    table.add_column("note")
+    for r in rows:
+        table.add_row(r["name"], "-" if r["parameters"] is None else f"{r['parameters']:,}", r["note"])
+    Console().print(table)

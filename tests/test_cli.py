@@ -196,3 +196,18 @@ def test_evaluate_a_run_without_checkpoint(trained, tmp_path):
     shutil.rmtree(tmp_path / "r" / "checkpoints")
     result = invoke("evaluate", "r", "--runs-dir", tmp_path)
     assert result.exit_code == 2 and "has no checkpoints/best.ckpt" in result.stderr
+
+
+def test_models_lists_every_registered_model_with_its_size():
+    from dltool.config import group_options
+
+    result = invoke("models", "data=digits", "--json")
+    assert result.exit_code == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert listing["input_shape"] == [1, 8, 8]
+    counts = {m["name"]: m["parameters"] for m in listing["models"]}
+    assert sorted(counts) == group_options("model")
+    assert counts["mlp"] == 64 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10
+    assert json.loads(invoke("models", "--json").stdout)["models"][1] == {"name": "cnn_paper", "parameters": 5210, "note": ""}
+    refused = invoke("models", "model.hidden=[8]")
+    assert refused.exit_code == 2 and "data overrides only" in refused.stderr

@@ -43,3 +43,17 @@ def create_model(name: str, input_shape: tuple[int, ...], num_classes: int, **kw
 def _import_families() -> None:
     for family in FAMILIES:
         importlib.import_module(f"dltool.models.{family}")
+
+
+def catalog(input_shape: tuple[int, ...], num_classes: int, configs: dict[str, dict]) -> list[dict]:
+    """Each registered model built from its config for this data: its parameter count, or why it cannot take it."""
+    rows = []
+    for name in model_names():
+        kwargs = {k: v for k, v in configs.get(name, {}).items() if k != "name"}
+        try:
+            net = create_model(name, input_shape, num_classes, **kwargs)
+        except UserError as e:
+            rows.append({"name": name, "parameters": None, "note": str(e)})
+            continue
+        rows.append({"name": name, "parameters": sum(p.numel() for p in net.parameters()), "note": ""})
+    return rows
