@@ -25,10 +25,10 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from dltool.config import compose
 from dltool.train import build, evaluate, fit
+from hand_loop import train_by_hand  # bench/hand_loop.py: the baseline loop, shared with tune_overhead.py
 
 
 def timed(fn) -> tuple[float, object]:
@@ -56,23 +56,10 @@ def plain_loop(epochs: int):
     (x, y), (x_dev, y_dev) = s.splits["train"], s.splits["dev"]
     x, x_dev = (x - mean) / std, (x_dev - mean) / std
     opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
-    batch, n = s.trainer["batch_size"], len(y)
+    batch = s.trainer["batch_size"]
 
     def run():
-        shuffle = torch.Generator().manual_seed(s.seed)
-        for _ in range(epochs):
-            net.train()
-            perm = torch.randperm(n, generator=shuffle)
-            for lo in range(0, n, batch):
-                idx = perm[lo:lo + batch]
-                loss = F.cross_entropy(net(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            net.eval()
-            with torch.no_grad():
-                error = (net(x_dev).argmax(dim=1) != y_dev).float().mean().item()
-        return error
+        return train_by_hand(net, opt, x, y, x_dev, y_dev, epochs, batch, s.seed)[-1]
 
     return timed(run)
 

@@ -32,13 +32,12 @@ from pathlib import Path
 
 import optuna
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from dltool import tune
-from dltool.config import compose
 from dltool.models import create_model
 from dltool.train import build, train
+from hand_loop import train_by_hand  # bench/hand_loop.py: the baseline loop, shared with train_overhead.py
 
 SPACE = """params:
   optimizer.lr: {low: 1.0e-4, high: 1.0e-1, scale: log}
@@ -85,27 +84,14 @@ def bare_objective(s, epochs: int):
     mean, std = s.module.mean, s.module.std
     x, x_dev = (x - mean) / std, (x_dev - mean) / std
     model_args = {k: v for k, v in OmegaConf.to_container(s.cfg.model).items() if k != "name"}
-    o, batch, n = s.cfg.optimizer, s.trainer["batch_size"], len(y)
+    o, batch = s.cfg.optimizer, s.trainer["batch_size"]
 
     def objective(trial) -> float:
         lr, hidden = sample(trial)
         torch.manual_seed(s.seed)
         net = create_model(s.cfg.model.name, s.data.input_shape, s.data.num_classes, **{**model_args, "hidden": hidden})
         opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(o.beta1, o.beta2), eps=o.eps)
-        shuffle, best = torch.Generator().manual_seed(s.seed), 1.0
-        for _ in range(epochs):
-            net.train()
-            perm = torch.randperm(n, generator=shuffle)
-            for lo in range(0, n, batch):
-                idx = perm[lo:lo + batch]
-                loss = F.cross_entropy(net(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            net.eval()
-            with torch.no_grad():
-                best = min(best, (net(x_dev).argmax(dim=1) != y_dev).float().mean().item())
-        return best
+        return min(train_by_hand(net, opt, x, y, x_dev, y_dev, epochs, batch, s.seed))
 
     return objective
 

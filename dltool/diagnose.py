@@ -39,7 +39,7 @@ def parse_errors(text: str) -> dict[str, float | None]:
             raise UserError(f"bad --errors value {part!r}: {value.strip()!r} is not a number") from None
     for key in ("train", "dev"):
         if errors[key] is None:
-            raise UserError(f"--errors needs at least train and dev, e.g. human=0.01,train=0.08,dev=0.10")
+            raise UserError("--errors needs at least train and dev, e.g. human=0.01,train=0.08,dev=0.10")
     return check_errors(errors)
 
 

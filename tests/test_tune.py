@@ -153,7 +153,7 @@ def test_the_cli_prints_the_contract_json(tmp_path):
     from dltool.cli import app
 
     result = CliRunner().invoke(app, ["tune", *FAST, "search=lr", "--trials", "2", "--runs-dir", str(tmp_path), "--json",
-                                      "--storage", f"postgresql://me:secret@localhost:1/none"])
+                                      "--storage", "postgresql://me:secret@localhost:1/none"])
     assert result.exit_code == 2 and "secret" not in result.output  # a storage password is never printed
     result = CliRunner().invoke(app, ["tune", *FAST, "search=lr", "--trials", "2", "--runs-dir", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.stderr
