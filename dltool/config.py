@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 GROUPS = ("model", "data", "optimizer", "scheduler", "trainer")
+OPTIONAL_GROUPS = ("experiment",)  # settings across groups; not a key of the composed config
 
 
 def conf_dir() -> Path:
@@ -54,7 +55,7 @@ def _hydra_compose(overrides: list[str]) -> DictConfig:
             return hydra_compose(config_name="config", overrides=overrides)
     except MissingConfigException as e:
         group = (e.missing_cfg_file or "").split("/")[0]
-        if group in GROUPS:
+        if group in GROUPS + OPTIONAL_GROUPS:
             wanted = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == group), "?")
             raise UserError(f"unknown {group} '{wanted}'; choose from: {choices(group_options(group))}") from e
         raise UserError(_first_line(e)) from e

@@ -55,6 +55,8 @@ def load_data(cfg, seed: int) -> Dataset:
         raise UserError("the data has no features")
     if len(np.unique(pools.y)) < 2:
         raise UserError("the data has only one class: classification needs at least two")
+    if check_bool(cfg.shuffle_features, "data.shuffle_features"):
+        pools = _shuffle_features(pools, seed)
     target = None if pools.target_x is None else (pools.target_x, pools.target_y)
     parts = split(
         (pools.x.astype(np.float32), pools.y.astype(np.int64)),
@@ -64,3 +66,16 @@ def load_data(cfg, seed: int) -> Dataset:
         target_in_train=cfg.get("target_in_train", 0),
     )
     return Dataset({name: parts[name] for name in SPLITS}, pools.classes, human)
+
+
+def _shuffle_features(pools: Pools, seed: int) -> Pools:
+    """The same random permutation of the feature positions for every example (source and target alike)."""
+    import numpy as np
+
+    shape = pools.x.shape[1:]
+    perm = np.random.default_rng(seed).permutation(int(np.prod(shape)))
+
+    def apply(x):
+        return None if x is None else x.reshape(len(x), -1)[:, perm].reshape(len(x), *shape)
+
+    return Pools(apply(pools.x), pools.y, pools.classes, apply(pools.target_x), pools.target_y)

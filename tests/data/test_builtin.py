@@ -40,3 +40,23 @@ def test_digits_are_8x8_images():
     data = load_data(compose(["data=digits"]).data, seed=0)
     assert data.input_shape == (1, 8, 8) and data.classes == [str(i) for i in range(10)]
     assert sum(len(y) for _, y in data.splits.values()) == 1797
+
+
+def test_shuffled_features_use_one_permutation_for_every_example():
+    plain = load_data(compose().data, seed=0)
+    shuffled = load_data(compose(["data.shuffle_features=true"]).data, seed=0)
+    x, xs = plain.splits["train"][0], shuffled.splits["train"][0]
+    assert np.array_equal(plain.splits["train"][1], shuffled.splits["train"][1])  # same examples, same split
+    # find the permutation from the first example, then check it holds for all of them
+    perm = [int(np.flatnonzero(x[0] == v)[0]) for v in xs[0]]
+    assert sorted(perm) == list(range(40)) and perm != list(range(40))
+    assert np.array_equal(xs, x[:, perm])
+
+
+def test_experiment_configs_set_several_groups():
+    from dltool.config import group_options
+
+    assert "paper_mlp" in group_options("experiment")
+    cfg = compose(["experiment=paper_mlp"])
+    assert cfg.trainer.max_epochs == 150 and cfg.optimizer.lr == 0.01 and list(cfg.model.hidden) == [100, 100]
+    assert "experiment" not in cfg  # it sets other groups' keys; a saved config repeats the run without it
