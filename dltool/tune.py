@@ -158,6 +158,9 @@ def work(p: Plan, study, worker: int = 0) -> None:
     """One worker: ask, train, tell, until the study holds the requested number of trials."""
     console = _console(p.opts.progress)
     total = sum(n for _, n in p.stages)
+    if console and worker == 0:
+        console.print(f"[bold]{'trial':<11} {'stage':<8} {'state':<8} {'dev error':<9} {'best so far':<14} "
+                      "parameters[/bold]", highlight=False, soft_wrap=True)
     while True:
         with _ask_lock(p.study_dir):  # count and ask as one step, so that local workers never overshoot --trials
             used = _budget_used(study)
@@ -570,10 +573,10 @@ def _print_trial(console, study, number: int, stage: str, state: str, values: di
     """One line a finished trial: number, stage, state, dev error, best so far, its parameters."""
     trial = study.get_trials(deepcopy=False)[number]
     best = best_trial(study)
-    error = "" if trial.value is None else f"dev {trial.value:.4f}"
+    error = "-" if trial.value is None else f"{trial.value:.4f}"
     reason = trial.user_attrs.get("fail_reason", "")
     params = " ".join(f"{k}={_hydra(v)}" for k, v in values.items())
-    best_text = "" if best is None else f"best {best.value:.4f} (#{best.number})"
+    best_text = "-" if best is None else f"{best.value:.4f} (#{best.number})"
     colour = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}.get(state, "white")
-    console.print(f"trial {number + 1:>3}/{total} {stage:<8} [{colour}]{state.lower():<8}[/{colour}] {error:<11} "
-                  f"{best_text:<19} {params} {reason}", highlight=False, soft_wrap=True)
+    console.print(f"{number + 1:>5}/{total:<5} {stage:<8} [{colour}]{state.lower():<8}[/{colour}] {error:<9} "
+                  f"{best_text:<14} {params} {reason}", highlight=False, soft_wrap=True)
