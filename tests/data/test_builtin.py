@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from omegaconf import OmegaConf
 
 from dltool.config import compose
@@ -53,10 +54,12 @@ def test_shuffled_features_use_one_permutation_for_every_example():
     assert np.array_equal(xs, x[:, perm])
 
 
-def test_experiment_configs_set_several_groups():
-    from dltool.config import group_options
-
-    assert "paper_mlp" in group_options("experiment")
-    cfg = compose(["experiment=paper_mlp"])
-    assert cfg.trainer.max_epochs == 150 and cfg.optimizer.lr == 0.01 and list(cfg.model.hidden) == [100, 100]
+@pytest.mark.parametrize("experiment,model", [("paper_logistic", "mlp"), ("paper_mlp", "mlp"), ("paper_cnn", "cnn_paper"),
+                                              ("paper_gru", "gru_paper")])
+def test_experiment_configs_set_the_papers_training(experiment, model):
+    cfg = compose([f"experiment={experiment}"])
+    assert cfg.model.name == model and cfg.optimizer.name == "adam" and cfg.optimizer.lr == 0.01
+    assert cfg.optimizer.weight_decay == 0 and cfg.trainer.max_epochs == 150 and cfg.trainer.batch_size == 100
     assert "experiment" not in cfg  # it sets other groups' keys; a saved config repeats the run without it
+    if experiment == "paper_logistic":
+        assert list(cfg.model.hidden) == []
