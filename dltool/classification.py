@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dltool.augment import augment
 from dltool.optim import build_optimizer, build_scheduler
 
 
@@ -29,11 +30,13 @@ class Classifier(pl.LightningModule):
         mean, std: input normalization statistics (of the train split), stored in the checkpoint.
         optimizer, scheduler: the config groups as dicts (see dltool.optim).
         max_epochs: the horizon of schedules that need one (cosine).
+        augment: data augmentation of training batches (dltool.augment: shift, noise, scale); None = off.
     """
 
     def __init__(self, net: nn.Module, mean: torch.Tensor, std: torch.Tensor, optimizer: dict, scheduler: dict,
-                 max_epochs: int):
+                 max_epochs: int, augment: dict | None = None):
         super().__init__()
+        self.augment = {k: v for k, v in (augment or {}).items() if v}
         self.net = net
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
@@ -46,7 +49,10 @@ class Classifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        return F.cross_entropy(self(x), y)
+        z = (x - self.mean) / self.std
+        if self.augment:  # training batches only: dev, test and predictions see the data as it is
+            z = augment(z, **self.augment)
+        return F.cross_entropy(self.net(z), y)
 
     def validation_step(self, batch, batch_idx: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed loss and number of mistakes on a batch, so that splits can be reduced exactly over chunks."""

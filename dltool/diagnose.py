@@ -157,7 +157,9 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
         rec("Dropout", f"model.keep_prob={0.8 if keep >= 1 else max(0.5, round(keep - 0.1, 2)):g}")
         if not trainer.get("patience"):
             rec("Early stopping on dev error", "trainer.patience=10")
-        rec("Data augmentation: more varied training examples (shifts, noise, scaling)")
+        loader = data.get("loader")
+        shift = {"mnist1d": "data.augment.shift=4 ", "digits": "data.augment.shift=1 "}.get(loader, "")
+        rec("Data augmentation: more varied training examples", f"{shift}data.augment.noise=0.1" if "augment" in data else None)
     elif gap == "data_mismatch":
         where = run or "RUN"
         recs.append("Error analysis: compare the mistakes on dev with those on train-dev "

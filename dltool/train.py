@@ -79,8 +79,10 @@ def build(cfg) -> Setup:
         mean, std = standardizer(x_train)
     else:
         mean, std = torch.zeros_like(x_train[0]), torch.ones_like(x_train[0])
+    from dltool.augment import check as check_augment
+
     module = Classifier(net, mean, std, OmegaConf.to_container(cfg.optimizer), OmegaConf.to_container(cfg.scheduler),
-                        t["max_epochs"])
+                        t["max_epochs"], check_augment(OmegaConf.to_container(cfg.data.augment)))
     optimizer, scheduler = _unpack(module.configure_optimizers())
     return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed)
 

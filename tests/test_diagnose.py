@@ -118,8 +118,8 @@ def test_every_recommended_command_composes(tmp_path):
     for gap in ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting"):
         for rec in recommendations(gap, plain, str(tmp_path)):
             if "`dltool train --config" in rec:
-                override = rec.rstrip("`").split("config.yaml ")[1]
-                compose([override], config_file=tmp_path / "config.yaml")
+                overrides = rec.rstrip("`").split("config.yaml ")[1].split()
+                compose(overrides, config_file=tmp_path / "config.yaml")
             elif "`dltool tune --config" in rec:
                 search = rec.split("config.yaml ")[1].split()[0]
                 plan(TuneOptions(overrides=[search], config=tmp_path / "config.yaml", runs_dir=tmp_path))
