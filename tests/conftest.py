@@ -34,3 +34,26 @@ def separable_csv(n_per_class: int = 40, seed: int = 0) -> str:
         for x, y in rng.normal(0, 0.5, size=(n_per_class, 2)) + (cx, cy):
             lines.append(f"{x:.4f},{y:.4f},{label}")
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def ctrl_c_at(monkeypatch):
+    """``ctrl_c_at(n)``: the n-th evaluation pass in dltool.train raises KeyboardInterrupt, as Ctrl-C would there.
+    Returns a function that puts the real evaluation back."""
+    import dltool.train as module
+
+    evaluate = module.evaluate
+
+    def arm(n: int):
+        calls = {"n": 0}
+
+        def interrupting(*args):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return evaluate(*args)
+
+        monkeypatch.setattr(module, "evaluate", interrupting)
+        return lambda: monkeypatch.setattr(module, "evaluate", evaluate)
+
+    return arm

@@ -102,19 +102,8 @@ def test_mistakes_leave_no_run_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_interrupted_run_says_so_and_keeps_its_checkpoints(tmp_path, monkeypatch):
-    import dltool.train as module
-
-    calls = {"n": 0}
-    evaluate = module.evaluate
-
-    def interrupt_on_third_epoch(*args):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return evaluate(*args)
-
-    monkeypatch.setattr(module, "evaluate", interrupt_on_third_epoch)
+def test_an_interrupted_run_says_so_and_keeps_its_checkpoints(tmp_path, ctrl_c_at):
+    ctrl_c_at(3)  # during the third epoch's dev pass
     with pytest.raises(Interrupted):
         run(tmp_path, "data=digits", "trainer.max_epochs=10", "trainer.checkpoint_interval=0", name="stopped")
     metrics = json.loads((tmp_path / "stopped" / "metrics.json").read_text())
@@ -140,26 +129,15 @@ def history_without_time(folder) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader((folder / "history.csv").open())]
 
 
-def test_resume_after_an_interrupt_gives_the_uninterrupted_numbers(tmp_path, monkeypatch):
-    import dltool.train as module
-
+def test_resume_after_an_interrupt_gives_the_uninterrupted_numbers(tmp_path, ctrl_c_at):
     overrides = ["data=digits", "trainer.max_epochs=6", "model.keep_prob=0.8", "scheduler=step", "scheduler.step_size=2",
                  "trainer.checkpoint_interval=0"]
     whole = run(tmp_path, *overrides, name="whole")  # dropout, shuffling and the schedule all carry state
 
-    calls = {"n": 0}
-    evaluate = module.evaluate
-
-    def interrupt_in_epoch_4(*args):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return evaluate(*args)
-
-    monkeypatch.setattr(module, "evaluate", interrupt_in_epoch_4)
+    restore = ctrl_c_at(4)  # during epoch 4
     with pytest.raises(Interrupted, match="dltool train --resume"):
         run(tmp_path, *overrides, name="cut")
-    monkeypatch.setattr(module, "evaluate", evaluate)
+    restore()
     assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 3
     resumed = train(compose([], config_file=tmp_path / "cut" / "config.yaml"), progress=False, resume=tmp_path / "cut")
     assert resumed["status"] == "completed" and resumed["epochs"] == 6

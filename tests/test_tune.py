@@ -90,19 +90,8 @@ def test_pruning_stops_poor_trials(tmp_path):
     assert summary["n_trials"] == 12 and "PRUNED" in states
 
 
-def test_an_interrupted_trial_is_requeued_with_the_same_parameters(tmp_path, monkeypatch):
-    import dltool.train as train_module
-
-    calls = {"n": 0}
-    evaluate = train_module.evaluate
-
-    def interrupt_once(*args):
-        calls["n"] += 1
-        if calls["n"] == 8:  # during trial 2 (3 dev passes plus a final evaluation a trial)
-            raise KeyboardInterrupt
-        return evaluate(*args)
-
-    monkeypatch.setattr(train_module, "evaluate", interrupt_once)
+def test_an_interrupted_trial_is_requeued_with_the_same_parameters(tmp_path, ctrl_c_at):
+    ctrl_c_at(8)  # during trial 2 (3 dev passes plus a final evaluation a trial)
     with pytest.raises(Interrupted):
         run_study(options(tmp_path, "search=lr", name="i", trials=3))
     stopped = trial_states(tmp_path / "runs" / "i")[-1]
