@@ -232,6 +232,32 @@ def evaluate(
 
 
 @_command
+def export(
+    run: Annotated[str, typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", help="safetensors (with metadata) or pt (a plain state_dict for torch.load).")] = "safetensors",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (or a folder for model.<format>); default RUN/export/model.<format>.", show_default=False)] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """Write the run's best weights as safetensors (or a PyTorch state_dict), atomically, to use outside dltool.
+
+    The keys are the module's state_dict keys, input normalization included; the safetensors header holds the
+    dltool version, run, model, classes and config.yaml. Examples: dltool export my-run |
+    dltool export my-run --format pt --output model.pt
+    """
+    from dltool.export import export_run
+    from dltool.runs import find_run
+
+    result = export_run(find_run(run, runs_dir), fmt=fmt, output=output)
+    if json_out:
+        print(json.dumps(result))
+    else:
+        from dltool.report import print_export
+
+        print_export(result)
+
+
+@_command
 def runs(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     sort: Annotated[str, typer.Option(help="Column to sort by: name, started, dev_error, test_error, seconds, ...")] = "started",

@@ -155,6 +155,18 @@ def print_evaluation(result: dict) -> None:
         console.print(f"  {check['require']}: {check['value']:.6g} {mark}")
 
 
+def print_export(result: dict) -> None:
+    """Where the weights went and what the file holds."""
+    from rich.console import Console
+
+    epoch = "" if result.get("epoch") is None else f" (best epoch {result['epoch']})"
+    console = Console()
+    console.print(f"run {result['run']}{epoch}: {result['tensors']} tensors, {result['parameters']:,} parameters "
+                  f"of {result['model']}, as {result['format']}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"wrote {result['path']} ({result['bytes']:,} bytes)", markup=False, highlight=False,
+                  soft_wrap=True)  # a path is copied, not read: never broken across lines
+
+
 def print_runs(rows: list[dict]) -> None:
     """The runs table: one row per run, errors side by side, the diagnosed focus."""
     from rich import box

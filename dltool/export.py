@@ -1,0 +1,133 @@
+"""``export_run(run)``: a run's best weights as a safetensors file (or a plain PyTorch state_dict) for use elsewhere.
+
+The weights come from ``checkpoints/best.ckpt`` read with the same weights-only loader as ``dltool evaluate``; no data
+is loaded. The file keeps the module's state-dict keys, normalization buffers (``mean``, ``std``) included, so that
+``module.load_state_dict(safetensors.torch.load_file(path))`` works on a module rebuilt from the run's config.yaml.
+Before anything is written the weights are loaded into the network rebuilt from the saved config (its input shape
+is the shape of ``mean``): a checkpoint that does not fit its model is refused, and the parameter count is exact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dltool import __version__
+from dltool.errors import UserError, choices
+from dltool.runs import write_atomic
+
+FORMATS = {"safetensors": "safetensors", "pt": "pt"}  # format -> file suffix
+BUFFERS = ("mean", "std")  # the Classifier's own state besides ``net.*``
+
+
+def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
+    """Write the best weights of ``run_dir`` to ``output`` (default ``RUN/export/model.<fmt>``), atomically.
+
+    ``fmt`` is ``safetensors`` (string metadata in the header: dltool version, run, model, classes as JSON, the
+    config.yaml text, best epoch) or ``pt`` (``torch.save`` of the plain state_dict; loads with ``weights_only=True``).
+    An existing folder as ``output`` receives ``model.<fmt>``. Returns what was written: path, bytes, tensors,
+    parameters.
+    """
+    import torch
+
+    from dltool.evaluate import _load_checkpoint, _name, _status
+
+    if fmt not in FORMATS:
+        raise UserError(f"unknown --format '{fmt}'; choose from: {choices(FORMATS)}")
+    run_dir = Path(run_dir)
+    best = run_dir / "checkpoints" / "best.ckpt"
+    if not best.is_file():
+        raise UserError(f"run {_name(run_dir)} has no checkpoints/best.ckpt (status: {_status(run_dir)})")
+    checkpoint = _load_checkpoint(best)
+    state = checkpoint["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise UserError(f"cannot export {best}: its state_dict is not a mapping of names to tensors")
+    # safetensors refuses tensors that share memory or are not contiguous: each one gets its own copy
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    config_text, model = _config(run_dir, checkpoint, best)
+    parameters = _check_fits(tensors, model, checkpoint.get("classes"), best)
+
+    if output is None:
+        path = run_dir / "export" / f"model.{FORMATS[fmt]}"
+    else:
+        path = Path(output)
+        if path.is_dir():
+            path = path / f"model.{FORMATS[fmt]}"
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserError(f"cannot write {path}: {path.parent} is not a folder")
+    failures: tuple = (OSError,)
+    if fmt == "safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import save_file
+
+        metadata = {
+            "format": "pt",  # the safetensors convention for tensors saved from PyTorch
+            "dltool_version": __version__,
+            "run": _name(run_dir),
+            "model": str(model["name"]),
+            "classes": json.dumps(list(checkpoint["classes"]), default=str),
+            "config": config_text,
+            "epoch": str(checkpoint.get("epoch", "")),
+        }
+        failures += (SafetensorError,)  # its wrapper around an OSError (a full disk)
+        write = lambda tmp: save_file(tensors, str(tmp), metadata=metadata)  # noqa: E731
+    else:
+        write = lambda tmp: torch.save(tensors, tmp)  # noqa: E731
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, write)  # a temporary file renamed into place: never half a file
+    except failures as e:
+        reason = getattr(e, "strerror", None) or (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"cannot write {path}: {reason}") from e
+    return {"run": _name(run_dir), "format": fmt, "path": str(path), "bytes": path.stat().st_size,
+            "tensors": len(tensors), "parameters": parameters, "model": model["name"],
+            "epoch": checkpoint.get("epoch")}
+
+
+def _config(run_dir: Path, checkpoint: dict, best: Path) -> tuple[str, dict]:
+    """The run's config.yaml text and its model section (the checkpoint's saved config when it has one)."""
+    import yaml
+
+    try:
+        text = (run_dir / "config.yaml").read_text()
+    except OSError:
+        text = None
+    saved = checkpoint.get("config")
+    if not isinstance(saved, dict) and text is not None:
+        try:
+            saved = yaml.safe_load(text)
+        except yaml.YAMLError:
+            saved = None
+    model = saved.get("model") if isinstance(saved, dict) else None
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        raise UserError(f"cannot export {best}: neither it nor {run_dir / 'config.yaml'} names the model")
+    if text is None:
+        text = yaml.safe_dump(saved, sort_keys=False)
+    return text, model
+
+
+def _check_fits(tensors: dict, model: dict, classes, best: Path) -> int:
+    """Load the weights into the network rebuilt from ``model`` (the checkpoint's config); return its parameter
+    count. The input shape is the shape of the ``mean`` buffer; the class count, that of the saved classes."""
+    import torch
+
+    from dltool.models import create_model
+
+    missing = [k for k in BUFFERS if k not in tensors]
+    if missing or not classes:
+        what = f"buffer {', '.join(missing)}" if missing else "classes"
+        raise UserError(f"cannot export {best}: it has no {what} (not a dltool checkpoint)")
+    net_state = {k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")}
+    extra = sorted(set(tensors) - set(BUFFERS) - {f"net.{k}" for k in net_state})
+    args = {k: v for k, v in model.items() if k != "name"}
+    with torch.random.fork_rng(devices=[]):  # building the network draws initial weights: leave the caller's RNG alone
+        net = create_model(model["name"], tuple(tensors["mean"].shape), len(classes), **args)
+    try:
+        if extra:
+            raise RuntimeError(f"unexpected key(s) {', '.join(extra)}")
+        net.load_state_dict(net_state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {best} does not fit its model {model['name']}: {first}") from e
+    return sum(p.numel() for p in net.parameters())

@@ -1,0 +1,172 @@
+"""``dltool export``: a run's best weights as safetensors (or a plain state_dict), from real tiny training runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+import dltool
+from dltool.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short real run (digits, MLP, 2 epochs) shared by the tests; tests that damage it work on a copy."""
+    runs_dir = tmp_path_factory.mktemp("runs")
+    result = invoke("train", "data=digits", "trainer.max_epochs=2", "--runs-dir", runs_dir, "--name", "r", "--json")
+    assert result.exit_code == 0, result.stderr
+    return runs_dir
+
+
+@pytest.fixture
+def copy(trained, tmp_path):
+    """A private copy of run r, without its export folder."""
+    shutil.copytree(trained / "r", tmp_path / "r", ignore=shutil.ignore_patterns("export"))
+    return tmp_path
+
+
+def best_state(run_dir) -> dict:
+    return torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+
+
+def files_in(folder) -> list:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_safetensors_hold_the_checkpoint_exactly_with_metadata(trained):
+    result = invoke("export", "r", "--runs-dir", trained, "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    path = trained / "r" / "export" / "model.safetensors"
+    assert out["path"] == str(path) and out["bytes"] == path.stat().st_size and out["format"] == "safetensors"
+    checkpoint = best_state(trained / "r")
+    state = checkpoint["state_dict"]
+    tensors = load_file(path)
+    assert set(tensors) == set(state) and {"mean", "std"} <= set(tensors)  # normalization travels with the weights
+    for key, value in state.items():
+        assert tensors[key].dtype == value.dtype and torch.equal(tensors[key], value), key
+    assert out["tensors"] == len(state)
+    assert out["parameters"] == 64 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10  # buffers are not parameters
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    assert json.loads(meta["classes"]) == list(checkpoint["classes"])
+    assert meta["config"] == (trained / "r" / "config.yaml").read_text()
+    assert meta["run"] == "r" and meta["model"] == "mlp" and meta["dltool_version"] == dltool.__version__
+    assert meta["epoch"] == str(checkpoint["epoch"])
+    assert files_in(path.parent) == ["model.safetensors"]  # no temporary file left behind
+
+
+def test_a_module_rebuilt_from_the_config_predicts_like_the_checkpoint(trained):
+    from dltool.config import compose
+    from dltool.evaluate import predict, restore
+    from dltool.train import build
+
+    assert invoke("export", "r", "--runs-dir", trained).exit_code == 0
+    run_dir = trained / "r"
+    setup, module = restore(run_dir)
+    rebuilt = build(compose([], config_file=run_dir / "config.yaml"))
+    rebuilt.module.load_state_dict(load_file(run_dir / "export" / "model.safetensors"))  # strict: every key fits
+    rebuilt.module.eval()
+    x = setup.splits["test"][0]
+    with torch.no_grad():
+        assert torch.equal(rebuilt.module(x), module(x))
+    assert (predict(rebuilt, x)[0] == predict(setup, x)[0]).all()
+
+
+def test_pt_format_is_a_plain_state_dict_for_weights_only_loading(trained, tmp_path):
+    result = invoke("export", trained / "r", "--format", "pt", "--output", tmp_path / "w.pt", "--json")
+    assert result.exit_code == 0, result.stderr
+    loaded = torch.load(tmp_path / "w.pt", weights_only=True)
+    state = best_state(trained / "r")["state_dict"]
+    assert set(loaded) == set(state) and all(torch.equal(loaded[k], v) for k, v in state.items())
+    into_folder = invoke("export", "r", "--runs-dir", trained, "--format", "pt", "-o", tmp_path, "--json")
+    assert json.loads(into_folder.stdout)["path"] == str(tmp_path / "model.pt")
+
+
+def test_the_report_names_the_file_and_its_size(trained):
+    result = invoke("export", "r", "--runs-dir", trained)
+    assert result.exit_code == 0, result.stderr
+    size = (trained / "r" / "export" / "model.safetensors").stat().st_size
+    assert "17,610 parameters" in result.stdout and f"({size:,} bytes)" in result.stdout
+    assert "export" in invoke("--help").stdout
+
+
+def _no_checkpoint(run):
+    shutil.rmtree(run / "checkpoints")
+
+
+def _truncated(run):
+    path = run / "checkpoints" / "best.ckpt"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _another_model(run):  # a safe checkpoint whose weights do not fit the model its config names
+    checkpoint = best_state(run)
+    checkpoint["state_dict"]["net.head.weight"] = torch.zeros(3, 3)
+    torch.save(checkpoint, run / "checkpoints" / "best.ckpt")
+
+
+@pytest.mark.parametrize(
+    "damage,args,message",
+    [
+        (None, ["r", "--format", "onnx"], "unknown --format 'onnx'; choose from: safetensors, pt"),
+        (None, ["missing"], "run 'missing' not found in"),
+        (_no_checkpoint, ["r"], "run r has no checkpoints/best.ckpt (status: completed)"),
+        (_truncated, ["r"], "it is not a safe weights-only checkpoint or is damaged"),
+        (_another_model, ["r"], "does not fit its model mlp: "),
+        (None, ["r", "--output", "config.yaml/model.safetensors"], "config.yaml is not a folder"),
+    ],
+)
+def test_mistakes_give_one_line_exit_2_and_no_file(copy, damage, args, message, monkeypatch):
+    if damage:
+        damage(copy / "r")
+    monkeypatch.chdir(copy / "r")  # a relative --output lands in the run folder
+    result = invoke("export", *args, "--runs-dir", copy)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not (copy / "r" / "export").exists()
+    assert not list(copy.rglob("*.safetensors"))
+
+
+def test_a_failed_write_keeps_the_previous_export_whole(copy, monkeypatch):
+    assert invoke("export", "r", "--runs-dir", copy).exit_code == 0
+    path = copy / "r" / "export" / "model.safetensors"
+    before = path.read_bytes()
+
+    def disk_full(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("safetensors.torch.save_file", disk_full)
+    result = invoke("export", "r", "--runs-dir", copy)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"dltool: error: cannot write {path}: No space left on device"
+    assert path.read_bytes() == before and files_in(path.parent) == ["model.safetensors"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_folder_is_one_line(copy, tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        result = invoke("export", "r", "--runs-dir", copy, "--output", folder / "m.safetensors")
+    finally:
+        folder.chmod(0o700)
+    assert result.exit_code == 2 and "Permission denied" in result.stderr and not files_in(folder)
