@@ -101,6 +101,7 @@ def tune(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     config: Annotated[Optional[Path], typer.Option(help="Start every trial from a saved config, e.g. runs/<run>/config.yaml.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler and of every trial (default: the config's).")] = None,
+    heartbeat: Annotated[float, typer.Option(help="Seconds between a running trial's signs of life; a trial silent for 4 of them is failed and re-queued.")] = 30.0,
     json_out: Json = False,
 ) -> None:
     """Search hyperparameters with Optuna on dev error: random or TPE, log and 1-beta scales, coarse-to-fine stages,
@@ -114,7 +115,8 @@ def tune(
 
     opts = TuneOptions(overrides=list(overrides or []), trials=trials, stages=stages, sampler=sampler, pruner=pruner,
                        min_epochs=min_epochs, grid_points=grid_points, constraints=list(constraint or []),
-                       storage=storage, workers=workers, name=name, runs_dir=runs_dir, config=config, seed=seed)
+                       storage=storage, workers=workers, name=name, runs_dir=runs_dir, config=config, seed=seed,
+                       heartbeat=heartbeat)
     summary = run_study(opts)
     if json_out:
         print(json.dumps(summary))

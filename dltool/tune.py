@@ -15,6 +15,8 @@ import io
 import math
 import os
 import socket
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ SAMPLERS = ("random", "tpe", "grid")
 PRUNERS = ("none", "median", "hyperband")
 CONSTRAINT_NAMES = ("latency_ms", "parameters")
 BUDGET_STATES = ("COMPLETE", "PRUNED", "RUNNING", "FAIL")  # WAITING (enqueued) trials are run, not counted
+STALE_BEATS = 4  # a running trial whose worker missed this many heartbeats in a row is failed and re-queued
 
 
 @dataclass
@@ -45,6 +48,7 @@ class TuneOptions:
     name: str | None = None
     runs_dir: Path = Path("runs")
     seed: int | None = None  # sampler and training seed; default: the config's seed
+    heartbeat: float = 30.0  # seconds between a running trial's signs of life in the storage
     progress: bool = True
 
 
@@ -78,6 +82,8 @@ def plan(opts: TuneOptions) -> Plan:
                         (opts.grid_points, "--grid-points")):
         if value < 1:
             raise UserError(f"{what} must be at least 1, got {value}")
+    if not opts.heartbeat > 0:
+        raise UserError(f"--heartbeat must be a positive number of seconds, got {opts.heartbeat}")
     search = [o.split("=", 1)[1] for o in opts.overrides if o.startswith("search=")]
     overrides = [o for o in opts.overrides if not o.startswith("search=")]
     cfg = compose(overrides + ([f"seed={opts.seed}"] if opts.seed is not None else []), config_file=opts.config)
@@ -116,8 +122,6 @@ def run_study(opts: TuneOptions) -> dict:
     if p.opts.sampler == "grid" and not study.get_trials(deepcopy=False):
         for point in grid_points(p.space, p.opts.grid_points):  # the grid lives in the storage: resumable, shared
             study.enqueue_trial(point)
-    _fail_dead_workers_trials(study)
-    _requeue_interrupted(study)
     try:
         if opts.workers == 1:
             work(p, study)
@@ -155,22 +159,37 @@ def open_study(p: Plan, seed: int):
 
 
 def work(p: Plan, study, worker: int = 0) -> None:
-    """One worker: ask, train, tell, until the study holds the requested number of trials."""
+    """One worker: ask, train, tell, until the study holds the requested number of trials and none is running.
+
+    Each round first sweeps the study (``_sweep``): trials of dead workers are failed and, like interrupted ones,
+    re-queued once. A worker with nothing left to ask waits for the trials other workers are running, so that the
+    study it finishes is complete, and takes over any of them whose worker dies meanwhile."""
     console = _console(p.opts.progress)
     total = sum(n for _, n in p.stages)
     if console and worker == 0:
         console.print(f"[bold]{'trial':<11} {'stage':<8} {'state':<8} {'dev error':<9} {'best so far':<14} "
                       "parameters[/bold]", highlight=False, soft_wrap=True)
+    waiting = 0
     while True:
         with _ask_lock(p.study_dir):  # count and ask as one step, so that local workers never overshoot --trials
-            used = _budget_used(study)
-            if used >= total:
+            trials = _sweep(study)
+            used = _budget_used(trials)
+            if used < total:
+                stage, space = _stage(study, p, used)
+                trial = study.ask()
+                trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(),
+                                               "heartbeat": p.opts.heartbeat, "beat": time.time()})
+                trial.set_user_attr("stage", stage)
+                values = {q.key: q.suggest(trial) for q in space}
+        if used >= total:
+            running = sum(t.state.name == "RUNNING" for t in trials)
+            if not running:
                 return
-            stage, space = _stage(study, p, used)
-            trial = study.ask()
-            trial.set_user_attr("stage", stage)
-            trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
-            values = {q.key: q.suggest(trial) for q in space}
+            if console and running != waiting:
+                console.print(f"waiting for {running} trial(s) that other workers are running", highlight=False)
+            waiting = running
+            time.sleep(min(1.0, p.opts.heartbeat))
+            continue
         state = run_trial(p, study, trial, values)
         if console:
             _print_trial(console, study, trial.number, stage, state, values, total)
@@ -213,12 +232,15 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
     run_name = f"trial-{trial.number:04d}"
     trials_dir = p.study_dir / "trials"
     try:
-        result = train(cfg, runs_dir=trials_dir, name=run_name, progress=False, on_epoch=report if pruning else None,
-                       report_test=False)
+        with _heartbeat(trial, p.opts.heartbeat):
+            result = train(cfg, runs_dir=trials_dir, name=run_name, progress=False,
+                           on_epoch=report if pruning else None, report_test=False)
     except Interrupted:
         trial.set_user_attr("fail_reason", "interrupted")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise
+    except optuna.exceptions.UpdateFinishedTrialError:  # a report after another worker failed this trial as stale
+        return "FAIL"
     except UserError as e:  # the space produced a value the model refuses
         trial.set_user_attr("fail_reason", str(e))
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -245,6 +267,33 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
         trial.set_user_attr("constraints", [_violation(measured[name], op, value) for name, op, value in p.constraints])
     study.tell(trial, splits["dev"]["error"])
     return "COMPLETE"
+
+
+@contextmanager
+def _heartbeat(trial, interval: float):
+    """While the block runs, a thread writes the time into the trial every ``interval`` seconds: the sign of life by
+    which workers on other machines tell a slow trial from one whose worker died (``_sweep``). Optuna's own heartbeat
+    serves only ``Study.optimize`` on RDB storages; this one works with ask-and-tell on every storage."""
+    import optuna
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                trial.set_user_attr("beat", time.time())
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return  # another worker failed this trial as stale; its own tell will say so
+            except Exception:
+                continue  # a busy or briefly unreachable database: the next beat tries again
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def satisficing(run_dir: Path) -> dict:
@@ -353,45 +402,50 @@ def _with_range(q: Param, recorded: list, stage: str) -> Param:
     return replace(q, low=recorded[0], high=recorded[1])
 
 
-def _budget_used(study) -> int:
+def _budget_used(trials) -> int:
     """Trials that count towards --trials: all but those failed by an interruption (they are re-queued)."""
-    stopped = _interrupted(study)
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.name in BUDGET_STATES and t.number not in stopped)
+    stopped = _stopped(trials)
+    return sum(1 for t in trials if t.state.name in BUDGET_STATES and t.number not in stopped)
 
 
-def _fail_dead_workers_trials(study) -> None:
-    """A trial left RUNNING by a worker of this machine that no longer exists (SIGKILL, a crash, a power cut) is
-    marked failed and recorded as killed, so that it is re-queued. Workers on other machines are not checked here."""
+def _sweep(study) -> list:
+    """Fail the running trials whose worker is gone and re-queue stopped trials; return the study's trials.
+
+    A worker is gone when its process no longer exists on this machine (SIGKILL, a crash), or, on any machine, when
+    its trial has not beaten for ``STALE_BEATS`` of its heartbeat intervals (a power cut, a lost network). Clocks of
+    the machines must agree to well within that time, as NTP keeps them."""
     import optuna
 
     from dltool.runs import pid_alive
 
-    host = socket.gethostname()
-    dead = [t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-            if (t.user_attrs.get("worker") or {}).get("host") == host
-            and not pid_alive((t.user_attrs.get("worker") or {}).get("pid"))]
-    if dead:
-        study.set_user_attr("killed", sorted(set(study.user_attrs.get("killed", [])) | set(dead)))
-        for number in dead:
-            study.tell(number, state=optuna.trial.TrialState.FAIL)
-
-
-def _interrupted(study) -> set[int]:
-    """Trials that failed because they were stopped (Ctrl-C, SIGTERM, a killed worker), not because of themselves."""
-    killed = set(study.user_attrs.get("killed", []))
-    return killed | {t.number for t in study.get_trials(deepcopy=False)
-                     if t.state.name == "FAIL" and t.user_attrs.get("fail_reason") == "interrupted"}
-
-
-def _requeue_interrupted(study) -> None:
-    """A trial stopped by Ctrl-C or SIGTERM runs again, once, with the same parameters, when the study resumes."""
-    done = set(study.user_attrs.get("requeued", []))
-    stopped = _interrupted(study) - done
-    again = [t for t in study.get_trials(deepcopy=False) if t.number in stopped and t.state.name == "FAIL"]
-    for t in again:
+    host, now = socket.gethostname(), time.time()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker") or {}
+        started = t.datetime_start.timestamp() if t.datetime_start else now  # asked, not yet marked by its worker
+        silent = now - max(worker.get("beat", started), t.user_attrs.get("beat", started))
+        if worker.get("host") == host and not pid_alive(worker.get("pid")):
+            reason = f"killed: its worker (pid {worker.get('pid')}) died"
+        elif silent > STALE_BEATS * worker.get("heartbeat", TuneOptions.heartbeat):
+            reason = f"killed: no heartbeat from {worker.get('host')} for {silent:.0f} s"
+        else:
+            continue
+        try:  # the reason goes on the trial before it fails: a finished trial takes no more attributes
+            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # it finished meanwhile, or another worker failed it first
+    trials = study.get_trials(deepcopy=False)
+    done = {t.user_attrs.get("requeued_from") for t in trials}
+    again = [t for t in trials if t.number in _stopped(trials) - done]
+    for t in again:  # once, with the same parameters
         study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
-    if again:
-        study.set_user_attr("requeued", sorted(done | {t.number for t in again}))
+    return study.get_trials(deepcopy=False) if again else trials
+
+
+def _stopped(trials) -> set[int]:
+    """Trials that failed because they were stopped (Ctrl-C, SIGTERM, a dead worker), not because of themselves."""
+    return {t.number for t in trials if t.state.name == "FAIL"
+            and (t.user_attrs.get("fail_reason") or "").startswith(("interrupted", "killed"))}
 
 
 def _storage(url: str):
@@ -503,19 +557,17 @@ def _write_trials_csv(p: Plan, study) -> None:
     keys = [q.key for q in p.space]
     columns = ["number", "stage", "state", "dev_error", "train_error", "train_dev_error", "epochs", *keys,
                "feasible", "satisficing", "run", "fail_reason", "seconds"]
-    killed = set(study.user_attrs.get("killed", []))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for t in study.get_trials(deepcopy=False):
         a, r = t.user_attrs, t.user_attrs.get("result", {})
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        reason = a.get("fail_reason") or ("killed: its worker died" if t.number in killed else None)
         writer.writerow({"number": t.number, "stage": a.get("stage"), "state": t.state.name, "dev_error": t.value,
                          "train_error": r.get("train_error"), "train_dev_error": r.get("train_dev_error"),
                          "epochs": r.get("epochs"), **{k: _hydra(a.get("overrides", {}).get(k)) for k in keys},
                          "feasible": feasible(t), "satisficing": a.get("satisficing"), "run": r.get("run"),
-                         "fail_reason": reason, "seconds": seconds})
+                         "fail_reason": a.get("fail_reason"), "seconds": seconds})
     write_text(p.study_dir / "trials.csv", buffer.getvalue())
 
 

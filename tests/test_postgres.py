@@ -54,7 +54,7 @@ def test_a_killed_worker_is_requeued_on_postgres(tmp_path):
     summary = run_study(TuneOptions(overrides=["data=digits", "trainer.max_epochs=400", "search=lr"], trials=2,
                                     name=name, runs_dir=tmp_path, storage=URL, seed=0, progress=False))
     done = rows(tmp_path / name)
-    assert done[0]["state"] == "FAIL" and done[0]["fail_reason"] == "killed: its worker died"
+    assert done[0]["state"] == "FAIL" and done[0]["fail_reason"].startswith("killed: its worker (pid")
     assert sum(r["state"] == "COMPLETE" for r in done) == 2 and summary["n_trials"] == 3
 
 
@@ -72,3 +72,9 @@ def test_the_password_never_reaches_files_or_output(tmp_path):
     for path in (tmp_path / name).rglob("*"):
         if path.is_file() and path.suffix in (".csv", ".yaml", ".json", ".md"):
             assert password not in path.read_text(), path
+
+
+def test_a_worker_on_another_machine_that_goes_silent_is_taken_over(tmp_path):
+    from tests.test_tune import stale_worker_is_taken_over
+
+    stale_worker_is_taken_over(tmp_path, storage=URL, name=unique("pg-stale"))

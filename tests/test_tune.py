@@ -121,6 +121,7 @@ def test_two_workers_share_one_storage(tmp_path):
         ({"storage": "foo://x"}, [], "cannot open --storage foo://x"),
         ({"constraints": ["f1>=0.5"]}, [], "constraints are satisficing metrics: latency_ms, parameters"),
         ({"trials": 0}, [], "--trials must be at least 1"),
+        ({"heartbeat": 0}, [], "--heartbeat must be a positive number of seconds"),
         ({"sampler": "grid", "stages": "a:1,b:1"}, [], "--sampler grid runs one stage"),
         ({}, ["model.hidden=[8]", "optimizer=sgd"], "the config has no key optimizer.beta1"),
     ],
@@ -178,7 +179,69 @@ def test_a_killed_worker_never_leaves_a_trial_running(tmp_path):
     summary = run_study(TuneOptions(overrides=[*FAST[:1], "trainer.max_epochs=400", "search=lr"], trials=2, name="k",
                                     runs_dir=runs, seed=0, progress=False))
     rows = trial_states(runs / "k")
-    assert rows[0]["state"] == "FAIL" and rows[0]["fail_reason"] == "killed: its worker died"
+    assert rows[0]["state"] == "FAIL" and rows[0]["fail_reason"].startswith("killed: its worker (pid")
     assert sum(r["state"] == "COMPLETE" for r in rows) == 2 and summary["n_trials"] == 3
     assert any(r["state"] == "COMPLETE" and float(r["optimizer.lr"]) == pytest.approx(killed_lr, rel=1e-4) for r in rows[1:])
     assert len({r["optimizer.lr"] for r in rows[1:]}) == 2  # a resumed sampler does not replay its first draw
+
+
+def test_a_heartbeat_thread_beats_while_its_block_runs():
+    import time
+
+    from dltool.tune import _heartbeat
+
+    class Trial:
+        number, beats = 0, []
+
+        def set_user_attr(self, key, value):
+            self.beats.append((key, value))
+
+    trial = Trial()
+    with _heartbeat(trial, 0.05):
+        time.sleep(0.3)
+    after = len(trial.beats)
+    time.sleep(0.15)
+    assert 3 <= after <= 7 and len(trial.beats) == after  # it stops with its block
+    assert all(key == "beat" and value > 0 for key, value in trial.beats)
+
+
+def stale_worker_is_taken_over(tmp_path, storage=None, name="h"):
+    """A trial held by a worker on another machine: waited for while it beats, failed and re-queued once it stops."""
+    import threading
+    import time
+
+    import optuna
+
+    from dltool.tune import _storage
+
+    run_study(options(tmp_path, "search=lr", name=name, trials=1, storage=storage))
+    url = _storage(storage or f"sqlite:///{tmp_path / 'runs' / name / 'study.db'}")
+    study = optuna.load_study(study_name=name, storage=url)
+    foreign = study.ask(fixed_distributions=study.trials[0].distributions)
+    foreign.set_user_attr("worker", {"host": "elsewhere", "pid": 1, "heartbeat": 0.5, "beat": time.time()})
+    foreign.set_user_attr("stage", "all")
+    foreign.set_user_attr("overrides", foreign.params)
+    end = time.time() + 3
+
+    def beat():  # the other machine's worker is alive for 3 s, then silent
+        while time.time() < end:
+            foreign.set_user_attr("beat", time.time())
+            time.sleep(0.1)
+
+    threading.Thread(target=beat, daemon=True).start()
+    summary = run_study(options(tmp_path, "search=lr", name=name, trials=3, storage=storage))
+    trials = optuna.load_study(study_name=name, storage=url).trials
+    mine = trials[foreign.number]
+    assert mine.datetime_complete.timestamp() >= end + 4 * 0.5 - 0.2  # failed only after 4 missed beats
+    assert mine.state.name == "FAIL" and mine.user_attrs["fail_reason"].startswith("killed: no heartbeat from elsewhere")
+    again = [t for t in trials if t.user_attrs.get("requeued_from") == foreign.number]
+    assert [t.state.name for t in again] == ["COMPLETE"] and again[0].params == mine.params
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 3 and summary["n_trials"] == 4
+
+
+def test_a_trial_whose_worker_stops_beating_is_taken_over(tmp_path):
+    stale_worker_is_taken_over(tmp_path)
+
+
+def test_a_journal_study_takes_over_stale_trials_too(tmp_path):
+    stale_worker_is_taken_over(tmp_path, storage=f"journal:{tmp_path / 'study.log'}", name="j")
