@@ -29,7 +29,10 @@ SAMPLERS = ("random", "tpe", "grid")
 PRUNERS = ("none", "median", "hyperband")
 CONSTRAINT_NAMES = ("latency_ms", "parameters")
 BUDGET_STATES = ("COMPLETE", "PRUNED", "RUNNING", "FAIL")  # WAITING (enqueued) trials are run, not counted
-STALE_BEATS = 4  # a running trial whose worker missed this many heartbeats in a row is failed and re-queued
+OPEN_ATTEMPTS = 6  # tries to open a storage that other workers are creating at the same moment
+STALE_BEATS = 4
+NETWORK_FILE_SYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs",
+                        "beegfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse")  # a running trial whose worker missed this many heartbeats in a row is failed and re-queued
 
 
 @dataclass
@@ -111,8 +114,16 @@ def run_study(opts: TuneOptions) -> dict:
     p = plan(opts)
     created = not p.study_dir.exists()
     p.study_dir.mkdir(parents=True, exist_ok=True)
+    if p.storage_url.startswith("sqlite:///"):
+        kind = file_system(Path(p.storage_url.removeprefix("sqlite:///")))
+        if kind in NETWORK_FILE_SYSTEMS:
+            import sys
+
+            sys.stderr.write(f"dltool: warning: {p.storage_url.removeprefix('sqlite:///')} is on a network file system "
+                             f"({kind}), where SQLite's locks cannot be trusted; for workers on several machines use "
+                             "--storage postgresql://USER@HOST/DB or --storage journal:FILE\n")
     try:
-        study = open_study(p, seed=p.cfg.seed)
+        study = open_study(p)
     except UserError:
         if created:  # a storage that cannot be opened leaves no study folder behind
             import shutil
@@ -130,25 +141,24 @@ def run_study(opts: TuneOptions) -> dict:
     except Interrupted:
         _write_trials_csv(p, study)  # what finished is on record; the same command resumes
         raise
-    return finish(p, study)
+    with _ask_lock(p.study_dir):  # workers finishing together retrain the winner once and write whole files
+        return finish(p, study)
 
 
-def open_study(p: Plan, seed: int):
+def open_study(p: Plan):
     """Create or load the study; a study of the same name with other settings is refused, not silently mixed."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.create_study(study_name=p.study_name, storage=_storage(p.storage_url), direction="minimize",
-                                    load_if_exists=True, sampler=_sampler(p, seed), pruner=_pruner(p))
+                                    load_if_exists=True, sampler=_sampler(p, p.cfg.seed), pruner=_pruner(p))
     except UserError:
         raise
     except Exception as e:  # a database that cannot be reached or read
         raise UserError(f"cannot open the study in {safe_url(p.storage_url)}: {str(e).splitlines()[0]}") from e
     signature = {"overrides": p.overrides, "config": str(p.opts.config or ""), "search": p.search, "seed": p.cfg.seed,
                  "space": {q.key: [q.scale, q.describe()] for q in p.space}}
-    # A resumed study must not replay the sampler's first draws: its seed moves on with the trials it holds.
-    study.sampler = _sampler(p, seed + len(study.get_trials(deepcopy=False)))
     stored = study.user_attrs.get("signature")
     if stored is None:
         study.set_user_attr("signature", signature)
@@ -177,6 +187,9 @@ def work(p: Plan, study, worker: int = 0) -> None:
             if used < total:
                 stage, space = _stage(study, p, used)
                 trial = study.ask()
+                # Each trial draws from a seed of its own, (seed, trial number): the same command gives the same
+                # trials, a resumed study never replays a draw, and workers started together never draw alike.
+                study.sampler = _sampler(p, (p.cfg.seed * 1_000_003 + trial.number) % 2**32)
                 trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(),
                                                "heartbeat": p.opts.heartbeat, "beat": time.time()})
                 trial.set_user_attr("stage", stage)
@@ -327,7 +340,7 @@ def finish(p: Plan, study) -> dict:
 
     from dltool.runs import write_text
 
-    _write_trials_csv(p, study)
+    changed = _write_trials_csv(p, study)
     best = best_trial(study)
     summary = {
         "study": p.study_name, "storage": safe_url(p.storage_url),
@@ -347,7 +360,8 @@ def finish(p: Plan, study) -> dict:
             {"trial": best.number, "dev_error": best.value, "overrides": overrides, "command": command}, sort_keys=False))
         summary["best"] = {"value": best.value, "params": overrides, "run": str(run["path"]), "trial": best.number,
                            "test_error": run["test_error"], "command": command}
-    _plots(p, study)
+    if changed or not (p.study_dir / "plots").is_dir():
+        _plots(p, study)
     return summary
 
 
@@ -459,15 +473,44 @@ def _storage(url: str):
         raise UserError(f"bad --storage {url!r}: expected sqlite:///FILE, postgresql://USER@HOST/DB, "
                         "mysql://USER@HOST/DB or journal:FILE")
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            if url.startswith("sqlite"):
+                # write-ahead logging: one fsync a commit instead of two, and readers never block the writer
+                with storage.engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return storage
+        except Exception as e:
+            if attempt + 1 < OPEN_ATTEMPTS and _racing(e):
+                time.sleep(0.05 * 2 ** attempt)  # another worker is creating the same tables right now
+                continue
+            raise UserError(f"cannot open --storage {safe_url(url)}: {str(e).splitlines()[0]}") from e
+
+
+def file_system(path: Path, mounts: str | None = None) -> str:
+    """The type of the file system that holds ``path``, from /proc/mounts (the longest mount point above it)."""
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        if url.startswith("sqlite"):
-            # write-ahead logging: one fsync a commit instead of two, and readers never block the writer
-            with storage.engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-        return storage
-    except Exception as e:
-        raise UserError(f"cannot open --storage {safe_url(url)}: {str(e).splitlines()[0]}") from e
+        mounts = Path("/proc/mounts").read_text() if mounts is None else mounts
+    except OSError:
+        return ""
+    target, best, kind = str(Path(path).resolve()), "", ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def _racing(e: Exception) -> bool:
+    """Errors of several workers creating one database at the same moment: they pass when tried again."""
+    text = str(e)
+    return any(s in text for s in ("UNIQUE constraint failed", "already exists", "database is locked",
+                                   "duplicate key value"))
 
 
 def safe_url(url: str) -> str:
@@ -524,7 +567,7 @@ def _pruner(p: Plan):
 
 
 def _run_workers(p: Plan) -> None:
-    """``--workers K``: K processes on the same storage, each with its own sampler seed and a share of the cores."""
+    """``--workers K``: K processes on the same storage, each with a share of the cores."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -546,12 +589,13 @@ def _run_workers(p: Plan) -> None:
 
 
 def _worker_main(opts: TuneOptions, index: int) -> None:
-    """A worker process: rebuild the plan, open the shared study with its own seed, work."""
+    """A worker process: rebuild the plan, open the shared study, work."""
     p = plan(opts)
-    work(p, open_study(p, seed=p.cfg.seed + 1000 * (index + 1)), worker=index)
+    work(p, open_study(p), worker=index)
 
 
-def _write_trials_csv(p: Plan, study) -> None:
+def _write_trials_csv(p: Plan, study) -> bool:
+    """Write trials.csv; False when it already held exactly this (another worker finished the same study first)."""
     from dltool.runs import write_text
 
     keys = [q.key for q in p.space]
@@ -568,7 +612,11 @@ def _write_trials_csv(p: Plan, study) -> None:
                          "epochs": r.get("epochs"), **{k: _hydra(a.get("overrides", {}).get(k)) for k in keys},
                          "feasible": feasible(t), "satisficing": a.get("satisficing"), "run": r.get("run"),
                          "fail_reason": a.get("fail_reason"), "seconds": seconds})
-    write_text(p.study_dir / "trials.csv", buffer.getvalue())
+    path = p.study_dir / "trials.csv"
+    if path.is_file() and path.read_text() == buffer.getvalue():
+        return False
+    write_text(path, buffer.getvalue())
+    return True
 
 
 def _plots(p: Plan, study) -> None:

@@ -42,7 +42,7 @@ def test_several_workers_share_a_postgres_study(tmp_path):
 
 def test_a_killed_worker_is_requeued_on_postgres(tmp_path):
     name = unique("pg-kill")
-    args = ["tune", "data=digits", "trainer.max_epochs=400", "search=lr", "--trials", "2", "--name", name,
+    args = ["tune", "data=digits", "trainer.max_epochs=400", "trainer.patience=20", "search=lr", "--trials", "2", "--name", name,
             "--runs-dir", str(tmp_path), "--storage", URL, "--seed", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "dltool", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / name / "trials" / "trial-0000" / "history.csv"
@@ -51,7 +51,7 @@ def test_a_killed_worker_is_requeued_on_postgres(tmp_path):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    summary = run_study(TuneOptions(overrides=["data=digits", "trainer.max_epochs=400", "search=lr"], trials=2,
+    summary = run_study(TuneOptions(overrides=["data=digits", "trainer.max_epochs=400", "trainer.patience=20", "search=lr"], trials=2,
                                     name=name, runs_dir=tmp_path, storage=URL, seed=0, progress=False))
     done = rows(tmp_path / name)
     assert done[0]["state"] == "FAIL" and done[0]["fail_reason"].startswith("killed: its worker (pid")

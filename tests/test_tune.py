@@ -161,7 +161,7 @@ def test_a_killed_worker_never_leaves_a_trial_running(tmp_path):
     import time
 
     runs = tmp_path / "runs"
-    args = ["tune", *FAST[:1], "trainer.max_epochs=400", "search=lr", "--trials", "2", "--name", "k",
+    args = ["tune", *FAST[:1], "trainer.max_epochs=400", "trainer.patience=20", "search=lr", "--trials", "2", "--name", "k",
             "--runs-dir", str(runs), "--seed", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "dltool", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = runs / "k" / "trials" / "trial-0000" / "history.csv"
@@ -176,7 +176,7 @@ def test_a_killed_worker_never_leaves_a_trial_running(tmp_path):
     assert [t.state.name for t in study.trials] == ["RUNNING"]  # what a kill leaves behind
     killed_lr = study.trials[0].params["optimizer.lr"]
 
-    summary = run_study(TuneOptions(overrides=[*FAST[:1], "trainer.max_epochs=400", "search=lr"], trials=2, name="k",
+    summary = run_study(TuneOptions(overrides=[*FAST[:1], "trainer.max_epochs=400", "trainer.patience=20", "search=lr"], trials=2, name="k",
                                     runs_dir=runs, seed=0, progress=False))
     rows = trial_states(runs / "k")
     assert rows[0]["state"] == "FAIL" and rows[0]["fail_reason"].startswith("killed: its worker (pid")
@@ -245,3 +245,42 @@ def test_a_trial_whose_worker_stops_beating_is_taken_over(tmp_path):
 
 def test_a_journal_study_takes_over_stale_trials_too(tmp_path):
     stale_worker_is_taken_over(tmp_path, storage=f"journal:{tmp_path / 'study.log'}", name="j")
+
+
+def test_many_workers_starting_at_once_on_one_sqlite_file(tmp_path):
+    """Five separate `dltool tune` processes on a new SQLite study: every trial completes once, with its own number and
+    its own draw, no "database is locked" escapes, and every process finishes with the whole study."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "dltool", "tune", "data=digits", "trainer.max_epochs=1", "trainer.threads=1", "search=lr",
+            "--trials", "10", "--name", "s", "--runs-dir", str(tmp_path / "runs"), "--json"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(5)]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0 and "locked" not in err, err
+        assert json.loads(out)["n_trials"] == 10
+    rows = trial_states(tmp_path / "runs" / "s")
+    assert sorted(int(r["number"]) for r in rows) == list(range(10)) and all(r["state"] == "COMPLETE" for r in rows)
+    assert len({r["optimizer.lr"] for r in rows}) == 10
+    assert len(list((tmp_path / "runs" / "s").glob("best-trial-*"))) == 1
+
+
+def test_the_file_system_of_a_path_comes_from_the_longest_mount_point(tmp_path):
+    from dltool.tune import file_system
+
+    mounts = ("overlay / overlay rw 0 0\n"
+              f"server:/export {tmp_path}/shared nfs4 rw 0 0\n"
+              f"tmpfs {tmp_path}/shared/tmp tmpfs rw 0 0\n")
+    assert file_system(tmp_path / "shared" / "study.db", mounts) == "nfs4"
+    assert file_system(tmp_path / "shared" / "tmp" / "study.db", mounts) == "tmpfs"
+    assert file_system(tmp_path / "sharedother" / "study.db", mounts) == "overlay"
+
+
+def test_sqlite_on_a_network_file_system_is_warned_about(tmp_path, monkeypatch, capsys):
+    import dltool.tune as tune
+
+    monkeypatch.setattr(tune, "file_system", lambda path, mounts=None: "nfs4")
+    run_study(options(tmp_path, "search=lr", name="n", trials=1))
+    err = capsys.readouterr().err
+    assert "network file system (nfs4)" in err and "--storage postgresql://" in err and "journal:FILE" in err
