@@ -23,15 +23,26 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_runs_dir(runs_dir: str | Path) -> Path:
+    """``runs_dir`` as a Path: a folder, or a path not there yet (the first run creates it); anything else is a
+    UserError, not an empty listing or an OS error later."""
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise UserError(f"runs folder {runs_dir} is a file, not a folder: give --runs-dir a folder")
+    return runs_dir
+
+
 def new_run_dir(runs_dir: str | Path, name: str | None, stem: str) -> Path:
     """Create ``runs_dir/name`` (refusing an existing name), or ``runs_dir/<stem>-<time>`` when no name is given."""
-    runs_dir = Path(runs_dir)
+    runs_dir = check_runs_dir(runs_dir)
+    if name is not None:
+        check_name(name)  # before the runs folder appears: a bad name leaves nothing behind
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create runs folder {runs_dir}: {e.strerror}") from e
     if name is not None:
-        path = runs_dir / check_name(name)
+        path = runs_dir / name
         try:
             path.mkdir()
         except FileExistsError:
@@ -57,8 +68,12 @@ def write_atomic(path: Path, write: Callable[[Path], None], sync: bool = True) -
 
     ``sync=False`` skips the fsync: still never half a file for a reader or after a killed process, but a power cut
     may lose the newest version; worth it for checkpoints rewritten every epoch, where the fsync cost 5 ms an epoch.
+    A folder that cannot be written (permissions, a full disk) is a UserError naming the file.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from e
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -68,6 +83,8 @@ def write_atomic(path: Path, write: Callable[[Path], None], sync: bool = True) -
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from e
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -126,7 +143,7 @@ def find_run(run: str, runs_dir: str | Path = "runs") -> Path:
 
 def _run_names(runs_dir: str | Path) -> list[str]:
     """Names of the run folders in ``runs_dir``, sorted; none when the folder does not exist."""
-    runs_dir = Path(runs_dir)
+    runs_dir = check_runs_dir(runs_dir)
     if not runs_dir.is_dir():
         return []
     return sorted(p.name for p in runs_dir.iterdir() if _is_run(p))
