@@ -295,6 +295,8 @@ def _load_checkpoint(path: Path) -> dict:
 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as e:  # a good file this user may not read: not "damaged" (a truncated zip is OSError too)
+        raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from e
     except Exception as e:  # truncated zip, refused pickle global, empty file: all mean the same to the user
         raise UserError(f"cannot load checkpoint {path}: it is not a safe weights-only checkpoint or is damaged") from e
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:

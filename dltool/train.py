@@ -148,6 +148,8 @@ def _resumable(run_dir: Path, config: dict) -> dict:
         raise UserError(f"run {run_dir.name} has no checkpoints/last.ckpt: it cannot be resumed")
     try:
         last = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as e:  # readable by someone else: not damaged
+        raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from e
     except Exception as e:  # damaged, or a pickle that weights_only refuses: never retried unsafely
         raise UserError(f"cannot load {path}: it is not a safe weights-only checkpoint or is damaged") from e
     if not isinstance(last, dict) or last.get("config") != config or "progress" not in last:
