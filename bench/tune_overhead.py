@@ -4,17 +4,18 @@ One search throughout: MNIST-1D, MLP with one hidden layer, Adam, batch 100, N e
 optimizer.lr log-uniform in [1e-4, 1e-1] and model.hidden in [32], [64], [128], [256] (a temporary search-space YAML).
 Measured in one process, one after another, after an untimed warm-up (imports, data cache, matplotlib):
   1-2. trials/min, 1 torch thread, pruner none:
-       (a) bare Optuna (in-memory storage, RandomSampler(seed=0)) + a hand-written loop on the same data splits,
+       (a) bare Optuna (in-memory storage, RandomSampler seeded per trial) + a hand-written loop on the same data splits,
            standardized inputs, dltool's own MLP (create_model: same layers and init), dev error each epoch;
        (b) bare Optuna (in-memory) + dltool.train.train per trial: adds dltool's run machinery (build, run folder,
            checkpoints, history) but not tune's storage;
        (c) dltool.tune as run_study drives it (plan, open_study, work: SQLite study, one run folder per trial), timed
            without and with `finish` (retrain of the winner with its test error, trials.csv, best.yaml, plots).
-       (a) and (b) sample the same configurations as (c): same sampler, seed, order and number of choices.
+       (a) and (b) sample the same configurations as (c): the same sampler, seeded per trial by dltool.tune.trial_seed,
+       with the same order and number of choices.
   3.   pruner none (= 1c) against hyperband (min_resource --min-epochs, eta 3): epochs trained, wall time, best dev
        error.
   4.   workers=1 with 1 thread (= 1c), workers=1 with 2 threads, workers=2 (dltool gives each cpu_count // 2 threads).
-       Workers are spawned processes (their imports count) and sample with seeds 1000 and 2000, so other configurations.
+       Workers are spawned processes (their imports count) and share the study, so they sample the same configurations.
 Wall times exclude `finish` except where said.
 
 Run from the repository root with the venv active (DLTOOL_CACHE set so MNIST-1D is cached):
@@ -57,13 +58,13 @@ def tune_run(space: Path, trials: int, epochs: int, threads: int | None = 1, **o
         start = time.perf_counter()
         p = tune.plan(opts)
         p.study_dir.mkdir(parents=True)
-        study = tune.open_study(p, seed=p.cfg.seed)
+        study = tune.open_study(p)
         if opts.workers == 1:
             tune.work(p, study)
         else:
             tune._run_workers(p)  # what run_study calls for workers > 1 (private: nothing public stops before finish)
         search = time.perf_counter() - start
-        final = tune.open_study(p, seed=p.cfg.seed)
+        final = tune.open_study(p)
         summary = tune.finish(p, final)
         total = time.perf_counter() - start
         done = final.get_trials(deepcopy=False)
@@ -73,7 +74,8 @@ def tune_run(space: Path, trials: int, epochs: int, threads: int | None = 1, **o
 
 
 def sample(trial) -> tuple[float, list[int]]:
-    """The same two parameters, in the same order, as dltool's space: lr first, then the hidden-size choice."""
+    """The same two parameters, in the same order and from the same per-trial seed as dltool: lr, then the hidden size."""
+    trial.study.sampler = optuna.samplers.RandomSampler(seed=tune.trial_seed(SEED, trial.number))
     lr = trial.suggest_float("optimizer.lr", 1e-4, 1e-1, log=True)
     return lr, [trial.suggest_categorical("model.hidden", HIDDEN)]
 
@@ -109,7 +111,7 @@ def train_objective(cfg, runs_dir: Path):
 
 
 def bare_run(make_objective, trials: int) -> dict:
-    """A bare Optuna study: in-memory storage, RandomSampler(seed=0), study.optimize."""
+    """A bare Optuna study: in-memory storage, RandomSampler seeded per trial, study.optimize."""
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         objective = make_objective(Path(tmp))

@@ -92,6 +92,11 @@ def plan(opts: TuneOptions) -> Plan:
     cfg = compose(overrides + ([f"seed={opts.seed}"] if opts.seed is not None else []), config_file=opts.config)
     search_name = search[-1] if search else cfg.model.name
     space = load_space(search_name, cfg)
+    fixed = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    for q in space:
+        if q.key in fixed:
+            raise UserError(f"{q.key} is both set by an override and searched by search space '{search_name}': drop "
+                            "the override, or choose a space without it (e.g. search=lr)")
     stages = parse_stages(opts.stages, opts.trials)
     if opts.sampler == "grid":
         if len(stages) > 1:
@@ -111,9 +116,16 @@ def plan(opts: TuneOptions) -> Plan:
 
 def run_study(opts: TuneOptions) -> dict:
     """Run (or resume) the study that ``opts`` describes; return the ``tune --json`` summary."""
+    from dltool.runs import check_runs_dir
+
     p = plan(opts)
+    check_runs_dir(p.opts.runs_dir)
+    _check_trial_config(p)
     created = not p.study_dir.exists()
-    p.study_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        p.study_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create study folder {p.study_dir}: {e.strerror}") from e
     if p.storage_url.startswith("sqlite:///"):
         kind = file_system(Path(p.storage_url.removeprefix("sqlite:///")))
         if kind in NETWORK_FILE_SYSTEMS:
@@ -143,6 +155,20 @@ def run_study(opts: TuneOptions) -> dict:
         raise
     with _ask_lock(p.study_dir):  # workers finishing together retrain the winner once and write whole files
         return finish(p, study)
+
+
+def _check_trial_config(p: Plan) -> None:
+    """Build one trial's config (the space at its first choices and low ends) as training would, so that a mistake
+    in a value every trial shares, or in the data, is one UserError before the study exists, not N failed trials."""
+    from omegaconf import OmegaConf
+
+    from dltool.train import build
+
+    cfg = copy.deepcopy(p.cfg)
+    for q in p.space:
+        value = q.choices[0] if q.choices is not None else round(q.low) if q.integer else q.low
+        OmegaConf.update(cfg, q.key, value, merge=False)
+    build(cfg)
 
 
 def open_study(p: Plan):
@@ -187,9 +213,7 @@ def work(p: Plan, study, worker: int = 0) -> None:
             if used < total:
                 stage, space = _stage(study, p, used)
                 trial = study.ask()
-                # Each trial draws from a seed of its own, (seed, trial number): the same command gives the same
-                # trials, a resumed study never replays a draw, and workers started together never draw alike.
-                study.sampler = _sampler(p, (p.cfg.seed * 1_000_003 + trial.number) % 2**32)
+                study.sampler = _sampler(p, trial_seed(p.cfg.seed, trial.number))
                 trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(),
                                                "heartbeat": p.opts.heartbeat, "beat": time.time()})
                 trial.set_user_attr("stage", stage)
@@ -206,6 +230,12 @@ def work(p: Plan, study, worker: int = 0) -> None:
         state = run_trial(p, study, trial, values)
         if console:
             _print_trial(console, study, trial.number, stage, state, values, total)
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial ``number``. Each trial draws from a seed of its own: the same command gives the same
+    trials, a resumed study never replays a draw, and workers started together never draw alike."""
+    return (seed * 1_000_003 + number) % 2**32
 
 
 @contextmanager

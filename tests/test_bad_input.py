@@ -61,14 +61,9 @@ CSV = {
     "header-only": "a,b,label\n",
     "no-features": "label\nx\ny\n",
 }
-# Known gaps in dltool/tune.py, which the tune work owns; drop the mark once the row passes.
-TUNE_VALUES = ("tune.plan() composes the base config but never builds it: a bad fixed value or data file fails every "
-               "trial instead (exit 0, study.db and trials.csv left behind)")
-TUNE_FOLDER = ("tune.run_study() creates the study folder itself: a traceback (NotADirectoryError, PermissionError) "
-               "instead of dltool.runs.check_runs_dir's one line")
 
 
-def case(id, args, message, *, needs=(), csv=None, proc=False, xfail=None):
+def case(id, args, message, *, needs=(), csv=None, proc=False):
     """One row: ``args`` after ``dltool``; ``message`` a fragment of the one stderr line ({runs}, {csv} filled in).
 
     ``needs``: ``run`` (a copy of the tiny run as runs/r), ``interrupted`` (that run says so: --resume accepts it),
@@ -76,7 +71,7 @@ def case(id, args, message, *, needs=(), csv=None, proc=False, xfail=None):
     is a regular file), ``read-only-runs`` / ``read-only-run`` (chmod 0o500 on runs/ or runs/r). ``csv`` names a table
     of CSV written to ``{csv}``. ``--runs-dir {runs}`` is added for every command but models.
     """
-    marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
+    marks = []
     if any(n.startswith("read-only") or n.endswith("=unreadable") for n in needs):
         marks.append(pytest.mark.skipif(not PERMISSIONS, reason="root reads and writes regardless of permissions"))
     return pytest.param(list(args), message, set(needs), csv, proc, id=id, marks=marks)
@@ -188,17 +183,19 @@ CASES = [
     case("tune-zero-trials", ["tune", *CHEAP_TUNE, "--trials", "0"], "--trials must be at least 1, got 0"),
     case("tune-bad-constraint", ["tune", *CHEAP_TUNE, "--constraint", "f1>=0.9"],
          "constraints are satisficing metrics: latency_ms, parameters"),
-    # tune: mistakes in values every trial shares, and in the runs folder, fail only inside the trials today
+    # tune: mistakes in values every trial shares, and in the runs folder, before the study exists
     case("tune-max-epochs-not-a-number", ["tune", *CHEAP_TUNE, "trainer.max_epochs=abc"],
-         "trainer.max_epochs must be an integer in [1, inf), got 'abc'", xfail=TUNE_VALUES),
+         "trainer.max_epochs must be an integer in [1, inf), got 'abc'"),
     case("tune-keep-prob-0", ["tune", *CHEAP_TUNE, "model.keep_prob=0"],
-         "model.keep_prob must be a number in (0, 1], got 0", xfail=TUNE_VALUES),
+         "model.keep_prob must be a number in (0, 1], got 0"),
     case("tune-csv-ragged-rows", ["tune", "search=lr", "data=csv", "data.path={csv}", "data.target=label",
                                   "trainer.max_epochs=1", "--trials", "1"],
-         "{csv} line 3 has 2 fields, the header has 3", csv="ragged", xfail=TUNE_VALUES),
+         "{csv} line 3 has 2 fields, the header has 3", csv="ragged"),
     case("tune-runs-dir-is-a-file", ["tune", *CHEAP_TUNE], "runs folder {runs} is a file, not a folder",
-         needs={"runs-file"}, xfail=TUNE_FOLDER),
-    case("tune-runs-dir-not-writable", ["tune", *CHEAP_TUNE], "{runs}", needs={"read-only-runs"}, xfail=TUNE_FOLDER),
+         needs={"runs-file"}),
+    case("tune-runs-dir-not-writable", ["tune", *CHEAP_TUNE], "{runs}", needs={"read-only-runs"}),
+    case("tune-override-of-a-searched-key", ["tune", *CHEAP_TUNE, "optimizer.lr=-1"],
+         "optimizer.lr is both set by an override and searched by search space 'lr'"),
     # models
     case("models-model-override", ["models", "model=cnn"], "give data overrides only (e.g. data=digits)"),
     case("models-unknown-data", ["models", "data=nope"],
