@@ -34,7 +34,7 @@ class Classifier(pl.LightningModule):
     """
 
     def __init__(self, net: nn.Module, mean: torch.Tensor, std: torch.Tensor, optimizer: dict, scheduler: dict,
-                 max_epochs: int, augment: dict | None = None):
+                 max_epochs: int, augment: dict | None = None, fused: bool = False):
         super().__init__()
         self.augment = {k: v for k, v in (augment or {}).items() if v}
         self.net = net
@@ -43,6 +43,7 @@ class Classifier(pl.LightningModule):
         self.optimizer_cfg = dict(optimizer)
         self.scheduler_cfg = dict(scheduler)
         self.max_epochs = max_epochs
+        self.fused = fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, *input_shape) -> (B, num_classes)
         return self.net((x - self.mean) / self.std)
@@ -61,7 +62,7 @@ class Classifier(pl.LightningModule):
         return F.cross_entropy(logits, y, reduction="sum"), (logits.argmax(dim=1) != y).sum()
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self, self.optimizer_cfg)
+        optimizer = build_optimizer(self, self.optimizer_cfg, fused=self.fused)
         scheduler = build_scheduler(optimizer, self.scheduler_cfg, self.max_epochs)
         if scheduler is None:
             return optimizer

@@ -8,6 +8,7 @@ from torch import nn
 from dltool.errors import UserError, check_number, choices
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
+FUSED = ("sgd", "momentum", "adam")  # PyTorch has a fused (one-kernel) step for these
 SCHEDULERS = ("none", "inverse_time", "exponential", "step", "cosine")
 
 
@@ -18,23 +19,25 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
-    """``cfg`` is the optimizer group as a dict: name, lr, weight_decay and the optimizer's own betas and eps."""
+def build_optimizer(model: nn.Module, cfg: dict, fused: bool = False) -> torch.optim.Optimizer:
+    """``cfg`` is the optimizer group as a dict: name, lr, weight_decay and the optimizer's own betas and eps;
+    ``fused``: one kernel for the whole step (sgd, momentum, adam), what a GPU runs fastest."""
     name = cfg["name"]
     if name not in OPTIMIZERS:
         raise UserError(f"unknown optimizer '{name}'; choose from: {choices(OPTIMIZERS)}")
     lr = check_number(cfg["lr"], "optimizer.lr", low=0, low_open=True)
     groups = param_groups(model, check_number(cfg["weight_decay"], "optimizer.weight_decay", low=0))
+    kernel = {"fused": True} if fused else {}
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr)
+        return torch.optim.SGD(groups, lr=lr, **kernel)
     if name == "momentum":
         beta = _beta(cfg, "beta")
         # dampening = beta turns PyTorch's v = beta*v + g into the course's v = beta*v + (1-beta)*g.
-        return torch.optim.SGD(groups, lr=lr, momentum=beta, dampening=beta)
+        return torch.optim.SGD(groups, lr=lr, momentum=beta, dampening=beta, **kernel)
     eps = check_number(cfg["eps"], "optimizer.eps", low=0, low_open=True)
     if name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=lr, alpha=_beta(cfg, "beta"), eps=eps)
-    return torch.optim.Adam(groups, lr=lr, betas=(_beta(cfg, "beta1"), _beta(cfg, "beta2")), eps=eps)
+    return torch.optim.Adam(groups, lr=lr, betas=(_beta(cfg, "beta1"), _beta(cfg, "beta2")), eps=eps, **kernel)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, max_epochs: int):

@@ -22,10 +22,12 @@ from dltool import metrics
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
 from dltool.errors import Interrupted, UserError, check_number, choices
+from dltool.optim import FUSED
 from dltool.runs import new_run_dir, write_atomic, write_json, write_text
 
 ACCELERATORS = ("auto", "cpu", "gpu")
 PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
+SWITCHES = ("auto", True, False)  # trainer.fused and trainer.channels_last: auto = on a GPU
 EVAL_BATCH = 8192
 
 
@@ -72,8 +74,21 @@ def build(cfg) -> Setup:
     if t["batch_size"] < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
         raise UserError("batch norm needs trainer.batch_size >= 2")
     fabric = _fabric(t)
-    splits = {k: (torch.from_numpy(x).to(fabric.device), torch.from_numpy(y).to(fabric.device))
-              for k, (x, y) in data.splits.items()}
+    gpu = fabric.device.type == "cuda"
+    fused = _switch(t, "fused", gpu and cfg.optimizer.name in FUSED, cfg.optimizer.name in FUSED,
+                    f"optimizer {cfg.optimizer.name} has no fused step; fused ones: {choices(FUSED)}")
+    images = len(data.input_shape) == 3 and any(isinstance(m, torch.nn.Conv2d) for m in net.modules())
+    channels_last = _switch(t, "channels_last", gpu and images, images,
+                            "trainer.channels_last needs 2-D convolutions on images (C, H, W), e.g. data=digits model=cnn")
+    t.update(fused=fused, channels_last=channels_last)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+
+    def on_device(a):  # in-memory data lives on the device for the whole run: a mini-batch is an index into it
+        a = torch.from_numpy(a).to(fabric.device)
+        return a.contiguous(memory_format=torch.channels_last) if channels_last and a.ndim == 4 else a
+
+    splits = {k: (on_device(x), on_device(y)) for k, (x, y) in data.splits.items()}
     x_train = splits["train"][0]
     if cfg.data.normalize:
         mean, std = standardizer(x_train)
@@ -82,7 +97,7 @@ def build(cfg) -> Setup:
     from dltool.augment import check as check_augment
 
     module = Classifier(net, mean, std, OmegaConf.to_container(cfg.optimizer), OmegaConf.to_container(cfg.scheduler),
-                        t["max_epochs"], check_augment(OmegaConf.to_container(cfg.data.augment)))
+                        t["max_epochs"], check_augment(OmegaConf.to_container(cfg.data.augment)), fused=fused)
     optimizer, scheduler = _unpack(module.configure_optimizers())
     return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed)
 
@@ -107,8 +122,12 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
         # Everything the user could get wrong has been checked: only now does the run folder appear.
         run_dir, last = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}"), None
         write_text(run_dir / "config.yaml", to_yaml(cfg))
+    device = str(s.fabric.device) + (f" ({torch.cuda.get_device_name(s.fabric.device)})" if s.fabric.device.type == "cuda"
+                                      else "")
     write_json(run_dir / "process.json", {"pid": os.getpid(), "host": socket.gethostname(),
-                                          "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+                                          "started": time.strftime("%Y-%m-%d %H:%M:%S"), "device": device,
+                                          "precision": str(s.trainer["precision"]), "fused": s.trainer["fused"],
+                                          "channels_last": s.trainer["channels_last"]})
     model, optimizer = s.fabric.setup(s.module, s.optimizer)
 
     result = {"run": run_dir.name, "status": "failed", "splits": {}, "human_error": s.data.human_error,
@@ -306,7 +325,19 @@ def _check_trainer(cfg) -> dict:
         raise UserError(f"unknown trainer.accelerator '{t['accelerator']}'; choose from: {choices(ACCELERATORS)}")
     if str(t["precision"]) not in PRECISIONS:
         raise UserError(f"unknown trainer.precision '{t['precision']}'; choose from: {choices(PRECISIONS)}")
+    for key in ("fused", "channels_last"):
+        if t[key] not in SWITCHES:
+            raise UserError(f"unknown trainer.{key} '{t[key]}'; choose from: auto, true, false")
     return t
+
+
+def _switch(t: dict, key: str, auto: bool, possible: bool, impossible: str) -> bool:
+    """A trainer switch: ``auto`` gives ``auto``; ``true`` where it cannot apply is a UserError saying why."""
+    if t[key] == "auto":
+        return auto
+    if t[key] and not possible:
+        raise UserError(impossible)
+    return bool(t[key])
 
 
 def _fabric(t: dict):

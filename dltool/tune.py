@@ -225,7 +225,7 @@ def work(p: Plan, study, worker: int = 0) -> None:
             if console and running != waiting:
                 console.print(f"waiting for {running} trial(s) that other workers are running", highlight=False)
             waiting = running
-            time.sleep(min(1.0, p.opts.heartbeat))
+            time.sleep(min(0.25, p.opts.heartbeat))
             continue
         state = run_trial(p, study, trial, values)
         if console:

@@ -10,7 +10,7 @@ import numpy as np
 from dltool.data.splits import SPLITS, split
 from dltool.errors import UserError, check_bool, check_number, choices
 
-LOADERS = ("mnist1d", "digits", "csv")  # module names under dltool.data
+LOADERS = ("mnist1d", "digits", "csv", "synthetic")  # module names under dltool.data
 
 
 @dataclass

@@ -43,6 +43,21 @@ def test_digits_are_8x8_images():
     assert sum(len(y) for _, y in data.splits.values()) == 1797
 
 
+def test_synthetic_data_has_the_asked_shape_and_a_linear_teacher():
+    from sklearn.linear_model import LogisticRegression
+
+    cfg = compose(["data=synthetic", "data.shape=[2,5]", "data.n=3000", "data.classes=3"]).data
+    data = load_data(cfg, seed=0)
+    assert data.input_shape == (2, 5) and data.classes == ["0", "1", "2"]
+    assert sum(len(y) for _, y in data.splits.values()) == 3000
+    (x, y), (x_dev, y_dev) = data.splits["train"], data.splits["dev"]
+    assert np.bincount(y).min() > 0.15 * len(y)  # every class is common
+    linear = LogisticRegression(max_iter=2000).fit(x.reshape(len(x), -1), y)
+    assert linear.score(x_dev.reshape(len(x_dev), -1), y_dev) > 0.9  # a linear model nearly reaches the teacher
+    again = load_data(cfg, seed=0)
+    assert np.array_equal(again.splits["train"][0], x)  # the same data.seed, the same data
+
+
 def test_shuffled_features_use_one_permutation_for_every_example():
     plain = load_data(compose().data, seed=0)
     shuffled = load_data(compose(["data.shuffle_features=true"]).data, seed=0)

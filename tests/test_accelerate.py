@@ -1,0 +1,57 @@
+"""The GPU switches (fused optimizer step, channels-last convolutions, data resident on the device), checked on the CPU
+where PyTorch runs them too, and on a GPU by the ``gpu``-marked test (``pytest -m gpu`` on a machine with CUDA)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dltool.config import compose
+from dltool.train import build, train
+
+DIGITS = ["data=digits", "trainer.max_epochs=3"]
+
+
+def run(tmp_path, *overrides, name):
+    return train(compose([*DIGITS, *overrides]), runs_dir=tmp_path, name=name, progress=False)
+
+
+def test_auto_leaves_both_off_on_the_cpu():
+    s = build(compose([*DIGITS, "model=cnn"]))
+    assert s.trainer["fused"] is False and s.trainer["channels_last"] is False
+    assert s.optimizer.defaults.get("fused") in (None, False)
+    assert all(p.is_contiguous() for p in s.module.parameters())
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "sgd"])
+def test_a_fused_step_trains_as_the_plain_one(tmp_path, optimizer):
+    plain = run(tmp_path, f"optimizer={optimizer}", "trainer.fused=false", name=f"plain-{optimizer}")
+    fused = run(tmp_path, f"optimizer={optimizer}", "trainer.fused=true", name=f"fused-{optimizer}")
+    assert json.loads((tmp_path / f"fused-{optimizer}" / "process.json").read_text())["fused"] is True
+    for split in ("train", "dev", "test"):
+        assert fused["splits"][split]["loss"] == pytest.approx(plain["splits"][split]["loss"], rel=1e-4)
+        assert fused["splits"][split]["error"] == pytest.approx(plain["splits"][split]["error"], abs=1 / 180)
+
+
+def test_channels_last_puts_kernels_and_images_in_that_layout_and_trains_alike(tmp_path):
+    s = build(compose([*DIGITS, "model=cnn", "trainer.channels_last=true"]))
+    kernels = [m.weight for m in s.module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert kernels and all(w.is_contiguous(memory_format=torch.channels_last) for w in kernels)
+    assert s.splits["train"][0].is_contiguous(memory_format=torch.channels_last)
+    plain = run(tmp_path, "model=cnn", "trainer.channels_last=false", name="plain")
+    last = run(tmp_path, "model=cnn", "trainer.channels_last=true", name="last")
+    for split in ("train", "dev", "test"):
+        assert last["splits"][split]["loss"] == pytest.approx(plain["splits"][split]["loss"], rel=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_auto_turns_everything_on_and_bf16_trains(tmp_path):
+    s = build(compose([*DIGITS, "model=resnet", "trainer.precision=bf16"]))
+    assert s.fabric.device.type == "cuda" and s.trainer["fused"] and s.trainer["channels_last"]
+    assert all(x.device.type == "cuda" for x, _ in s.splits.values())  # the data lives on the GPU
+    result = run(tmp_path, "model=resnet", "trainer.precision=bf16", name="gpu")
+    assert result["status"] == "completed" and result["splits"]["test"]["error"] < 0.5
+    assert json.loads((tmp_path / "gpu" / "process.json").read_text())["device"].startswith("cuda")
