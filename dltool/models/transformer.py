@@ -1,7 +1,8 @@
 """A Transformer encoder for classification (course 5): every time step attends to every other one.
 
 Examples become sequences as for the RNNs (``dltool.models.rnn.as_sequence``): (L,) is L steps of one feature, (C, L)
-is L steps of C features, an image (C, H, W) is H steps (rows) of C * W features.
+is L steps of C features, an image (C, H, W) is H steps (rows) of C * W features. ``patch`` > 1 makes each token
+``patch`` consecutive steps (ViT's patches in 1-D): a token of one scalar carries little for attention to compare.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dltool.errors import UserError, check_bool, check_number, choices
@@ -54,12 +56,15 @@ class Transformer(nn.Module):
         keep_prob: inverted dropout on the embeddings, attention weights and feed-forward outputs; 1.0 = off.
         norm_first: layer norm before each sublayer (pre-LN, stable without learning-rate warm-up) rather than after
             the residual sum (the original post-LN).
+        patch: time steps per token, at most all of them; the last token is zero-padded (and counts as padding where
+            all of it is).
     """
 
     def __init__(self, input_shape, num_classes, d_model=32, heads=4, layers=2, ff_dim=64, pooling="mean",
-                 keep_prob=1.0, norm_first=True):
+                 keep_prob=1.0, norm_first=True, patch=4):
         super().__init__()
         steps, features = sequence_layout(input_shape, "transformer")
+        patch = self.patch = min(check_number(patch, "model.patch", low=1, integer=True), steps)
         check_number(d_model, "model.d_model", low=1, integer=True)
         check_number(heads, "model.heads", low=1, integer=True)
         if d_model % heads:
@@ -71,9 +76,10 @@ class Transformer(nn.Module):
         check_number(keep_prob, "model.keep_prob", low=0, high=1, low_open=True)
         check_bool(norm_first, "model.norm_first")
         self.pooling = pooling
-        self.embed = nn.Linear(features, d_model)  # each time step's features -> d_model
+        self.embed = nn.Linear(patch * features, d_model)  # each token's features -> d_model
         init_layer(self.embed, "xavier", "linear")
-        self.register_buffer("positions", sinusoidal_encoding(steps, d_model), persistent=False)  # (T, d_model)
+        tokens = -(-steps // patch)
+        self.register_buffer("positions", sinusoidal_encoding(tokens, d_model), persistent=False)  # (T, d_model)
         # the class token is learned, so it needs no position of its own
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model)) if pooling == "cls" else None
         self.dropout = nn.Dropout(p=1 - keep_prob)
@@ -88,9 +94,15 @@ class Transformer(nn.Module):
     def forward(self, x, mask: torch.Tensor | None = None):  # (B, *input_shape), mask (B, T) -> (B, num_classes)
         """``mask``: True at padding steps, which no step attends to and mean pooling skips; None = no padding."""
         seq = as_sequence(x)  # (B, T, F)
-        b, t, _ = seq.shape
+        b, t, f = seq.shape
         if mask is not None and mask.shape != (b, t):
             raise ValueError(f"mask must have shape {(b, t)} (batch, time steps), got {tuple(mask.shape)}")
+        if self.patch > 1:  # (B, T, F) -> (B, ceil(T / patch), patch * F)
+            pad = -t % self.patch
+            seq = F.pad(seq, (0, 0, 0, pad)).reshape(b, -1, self.patch * f)
+            if mask is not None:
+                mask = F.pad(mask, (0, pad), value=True).reshape(b, -1, self.patch).all(dim=2)
+            t = seq.shape[1]
         h = self.embed(seq) + self.positions[:t]  # (B, T, d)
         if self.cls_token is not None:
             h = torch.cat([self.cls_token.expand(b, 1, -1), h], dim=1)  # (B, 1 + T, d)

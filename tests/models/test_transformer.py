@@ -24,7 +24,7 @@ def test_sinusoidal_encoding_by_hand():
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
 def test_padded_steps_change_nothing(pooling):
     torch.manual_seed(0)
-    net = create_model("transformer", (40,), 10, pooling=pooling).eval()
+    net = create_model("transformer", (40,), 10, pooling=pooling, patch=1).eval()  # step by step
     x = torch.randn(3, 40)
     mask = torch.zeros(3, 40, dtype=torch.bool)
     mask[:, 30:] = True  # the last 10 steps are padding
@@ -59,8 +59,34 @@ def test_layers_heads_and_norm_placement():
         ({"pooling": "max"}, "unknown model.pooling 'max'; choose from: cls, mean"),
         ({"layers": 0}, "model.layers must be an integer"),
         ({"norm_first": 1}, "model.norm_first must be true or false"),
+        ({"patch": 0}, r"model.patch must be an integer in \[1, inf\)"),
     ],
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(UserError, match=message):
         create_model("transformer", (40,), 10, **kwargs)
+
+
+def test_a_patch_token_holds_consecutive_steps():
+    """patch=4 over 40 steps is 10 tokens of 4 features: the same net as patch=1 on the input laid out as (4, 10)."""
+    torch.manual_seed(0)
+    patched = create_model("transformer", (40,), 10, patch=4).eval()
+    plain = create_model("transformer", (4, 10), 10, patch=1).eval()
+    plain.load_state_dict(patched.state_dict())
+    assert patched.embed.in_features == 4 and patched.positions.shape == (10, 32)
+    x = torch.randn(3, 40)
+    with torch.no_grad():
+        assert torch.allclose(patched(x), plain(x.reshape(3, 10, 4).transpose(1, 2)), atol=1e-5)
+
+
+def test_a_ragged_last_patch_is_zero_padded_and_a_padding_patch_is_masked():
+    torch.manual_seed(0)
+    net = create_model("transformer", (10,), 10, patch=4).eval()  # 3 tokens, the last holds steps 8, 9 and two zeros
+    assert net.positions.shape == (3, 32)
+    x = torch.randn(2, 10)
+    mask = torch.zeros(2, 10, dtype=torch.bool)
+    mask[:, 8:] = True  # the whole last token is padding
+    with torch.no_grad():
+        assert torch.allclose(net(x, mask=mask), net(x[:, :8]), atol=1e-5)
+        assert net(x).shape == (2, 10)
+    assert create_model("transformer", (3,), 2).patch == 3  # the default patch of 4 on 3 steps: one token of all
