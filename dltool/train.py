@@ -102,6 +102,19 @@ def build(cfg) -> Setup:
     return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed)
 
 
+@contextmanager
+def keep_threads():
+    """``trainer.threads`` holds for one run: the process's torch thread count is restored afterwards, so that a
+    later run in the same process (a tuning study, a library caller) starts from torch's own setting."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress: bool = True,
           on_epoch: Callable[[dict], None] | None = None, report_test: bool = True, resume: Path | None = None) -> dict:
     """Train the model ``cfg`` describes; write ``runs_dir/<run>/``; return the contents of its metrics.json.
@@ -110,6 +123,11 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
     unmeasured (its entry is null), as a tuner must: it chooses on dev, and looks at test once, for the winner.
     ``resume`` (a run folder whose config ``cfg`` is) continues that run from its ``checkpoints/last.ckpt``.
     """
+    with keep_threads():
+        return _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume)
+
+
+def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict:
     import torch
     from omegaconf import OmegaConf
 

@@ -162,13 +162,14 @@ def _check_trial_config(p: Plan) -> None:
     in a value every trial shares, or in the data, is one UserError before the study exists, not N failed trials."""
     from omegaconf import OmegaConf
 
-    from dltool.train import build
+    from dltool.train import build, keep_threads
 
     cfg = copy.deepcopy(p.cfg)
     for q in p.space:
         value = q.choices[0] if q.choices is not None else round(q.low) if q.integer else q.low
         OmegaConf.update(cfg, q.key, value, merge=False)
-    build(cfg)
+    with keep_threads():
+        build(cfg)
 
 
 def open_study(p: Plan):

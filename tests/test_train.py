@@ -202,3 +202,11 @@ def test_a_killed_run_shows_as_crashed_and_resumes_to_the_same_numbers(tmp_path)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["splits"] == whole["splits"]
     assert [r["status"] for r in list_runs(tmp_path / "b")] == ["completed"]
+
+
+def test_trainer_threads_hold_for_one_run_only(tmp_path):
+    before = torch.get_num_threads()
+    seen = []
+    train(compose(["data=digits", "trainer.max_epochs=1", "trainer.threads=1"]), runs_dir=tmp_path, progress=False,
+          on_epoch=lambda row: seen.append(torch.get_num_threads()))
+    assert seen == [1] and torch.get_num_threads() == before  # the next run in this process starts from torch's own
