@@ -46,12 +46,22 @@ BEST = {
     "gru": ["model=gru", "model.layers=2", "model.keep_prob=0.8", "scheduler=cosine", "trainer.max_epochs=40"],
 }
 
+# Where the shuffled features' own dev error picked other settings (candidates on shuffled MNIST-1D, seed 0, dev / test
+# accuracy %): the GRU above 57.6 / 58.5 with noise 0.3; flatten readout, hidden 32, keep_prob 0.8: 58.4 / 58.2;
+# hidden 16, keep_prob 0.7, L2 1e-3: 53.4 / 54.7; the one below 62.6 / 62.3 (seed 1: test 61.3). On plain MNIST-1D the
+# one below reaches dev 95.8 against 98.0 for BEST["gru"], so the plain row keeps BEST. Order matters little to a
+# recurrence once the features are shuffled; reading every step out (flatten) and noise on the inputs do.
+BEST_SHUFFLED = {
+    "gru": ["model=gru", "model.readout=flatten", "model.hidden=32", "model.keep_prob=0.7", "data.augment.noise=0.3",
+            "scheduler=cosine", "trainer.max_epochs=40"],
+}
+
 SHUFFLE = "data.shuffle_features=true"
 
 
 def overrides(family: str, best: bool, shuffled: bool, epochs: int, seed: int, threads: int | None) -> list[str]:
     """The full override list of one run."""
-    extra = list(BEST[family]) if best else []
+    extra = list(BEST_SHUFFLED.get(family, BEST[family]) if shuffled else BEST[family]) if best else []
     own = [o for o in extra if o.startswith("trainer.max_epochs=")]
     run_epochs = min(epochs, int(own[-1].split("=", 1)[1])) if own else epochs
     extra = [o for o in extra if not o.startswith("trainer.max_epochs=")]
@@ -142,7 +152,10 @@ def main() -> None:
         for family in families:
             print(f"  {LABELS[family]:<8} {' '.join(BEST[family])}")
         if not args.no_shuffled:
-            print(f"  (shuffled rows: the same plus {SHUFFLE})")
+            print(f"  (shuffled rows: the same plus {SHUFFLE}; except:)")
+            for family in families:
+                if family in BEST_SHUFFLED:
+                    print(f"  {LABELS[family]:<8} {' '.join(BEST_SHUFFLED[family])}")
     print(f"total wall time {total:.1f} min, {len(results) * len(args.seeds)} runs")
 
 
