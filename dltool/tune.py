@@ -150,9 +150,10 @@ def run_study(opts: TuneOptions) -> dict:
             work(p, study)
         else:
             _run_workers(p)
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt) as e:  # Ctrl-C between trials too, not only inside one
+        _sweep(study)  # a worker stopped before it could tell its trial's end leaves no trial RUNNING
         _write_trials_csv(p, study)  # what finished is on record; the same command resumes
-        raise
+        raise Interrupted(f"study {p.study_name} interrupted; run the same command to resume it") from e
     with _ask_lock(p.study_dir):  # workers finishing together retrain the winner once and write whole files
         return finish(p, study)
 
@@ -204,8 +205,8 @@ def work(p: Plan, study, worker: int = 0) -> None:
     console = _console(p.opts.progress)
     total = sum(n for _, n in p.stages)
     if console and worker == 0:
-        console.print(f"[bold]{'trial':<11} {'stage':<8} {'state':<8} {'dev error':<9} {'best so far':<14} "
-                      "parameters[/bold]", highlight=False, soft_wrap=True)
+        console.print(f"[bold]{'done':>5}/{'all':<5} {'trial':<6} {'stage':<8} {'state':<8} {'dev error':<9} "
+                      f"{'best so far':<14} parameters[/bold]", highlight=False, soft_wrap=True)
     waiting = 0
     while True:
         with _ask_lock(p.study_dir):  # count and ask as one step, so that local workers never overshoot --trials
@@ -230,7 +231,7 @@ def work(p: Plan, study, worker: int = 0) -> None:
             continue
         state = run_trial(p, study, trial, values)
         if console:
-            _print_trial(console, study, trial.number, stage, state, values, total)
+            _print_trial(console, study, trial.number, stage, state, values, used + 1, total)
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -613,7 +614,7 @@ def _run_workers(p: Plan) -> None:
             proc.terminate()  # SIGTERM: each worker marks its running trial failed, to be re-queued on resume
         for proc in procs:
             proc.join()
-        raise Interrupted(f"study {p.study_name} interrupted; run the same command to resume it")
+        raise  # run_study says that the study was interrupted
     failed = [i for i, proc in enumerate(procs) if proc.exitcode not in (0, None)]
     if failed:
         raise UserError(f"worker(s) {', '.join(map(str, failed))} of study {p.study_name} stopped with an error")
@@ -621,8 +622,16 @@ def _run_workers(p: Plan) -> None:
 
 def _worker_main(opts: TuneOptions, index: int) -> None:
     """A worker process: rebuild the plan, open the shared study, work."""
-    p = plan(opts)
-    work(p, open_study(p), worker=index)
+    import sys
+
+    try:
+        p = plan(opts)
+        work(p, open_study(p), worker=index)
+    except (Interrupted, KeyboardInterrupt):
+        sys.exit(130)  # the parent says once that the study was interrupted
+    except UserError as e:
+        sys.stderr.write(f"dltool: error: worker {index}: {e}\n")
+        sys.exit(2)
 
 
 def _write_trials_csv(p: Plan, study) -> bool:
@@ -700,8 +709,9 @@ def _console(enabled: bool):
     return Console(stderr=True)
 
 
-def _print_trial(console, study, number: int, stage: str, state: str, values: dict, total: int) -> None:
-    """One line a finished trial: number, stage, state, dev error, best so far, its parameters."""
+def _print_trial(console, study, number: int, stage: str, state: str, values: dict, done: int, total: int) -> None:
+    """One line a finished trial: how far the study is (re-run trials count once), its number, stage, state,
+    dev error, best so far, its parameters."""
     trial = study.get_trials(deepcopy=False)[number]
     best = best_trial(study)
     error = "-" if trial.value is None else f"{trial.value:.4f}"
@@ -709,5 +719,5 @@ def _print_trial(console, study, number: int, stage: str, state: str, values: di
     params = " ".join(f"{k}={_hydra(v)}" for k, v in values.items())
     best_text = "-" if best is None else f"{best.value:.4f} (#{best.number})"
     colour = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}.get(state, "white")
-    console.print(f"{number + 1:>5}/{total:<5} {stage:<8} [{colour}]{state.lower():<8}[/{colour}] {error:<9} "
-                  f"{best_text:<14} {params} {reason}", highlight=False, soft_wrap=True)
+    console.print(f"{done:>5}/{total:<5} {'#' + str(number):<6} {stage:<8} [{colour}]{state.lower():<8}[/{colour}] "
+                  f"{error:<9} {best_text:<14} {params} {reason}", highlight=False, soft_wrap=True)

@@ -94,8 +94,10 @@ def test_an_interrupted_trial_is_requeued_with_the_same_parameters(tmp_path, ctr
     ctrl_c_at(8)  # during trial 2 (3 dev passes plus a final evaluation a trial)
     with pytest.raises(Interrupted):
         run_study(options(tmp_path, "search=lr", name="i", trials=3))
-    stopped = trial_states(tmp_path / "runs" / "i")[-1]
+    rows = trial_states(tmp_path / "runs" / "i")
+    stopped = rows[1]
     assert stopped["state"] == "FAIL" and stopped["fail_reason"] == "interrupted"
+    assert [r["state"] for r in rows[2:]] == ["WAITING"]  # already queued to run again
     summary = run_study(options(tmp_path, "search=lr", name="i", trials=3))
     rows = trial_states(tmp_path / "runs" / "i")
     assert summary["n_trials"] == 4 and sum(r["state"] == "COMPLETE" for r in rows) == 3
@@ -284,3 +286,28 @@ def test_sqlite_on_a_network_file_system_is_warned_about(tmp_path, monkeypatch, 
     run_study(options(tmp_path, "search=lr", name="n", trials=1))
     err = capsys.readouterr().err
     assert "network file system (nfs4)" in err and "--storage postgresql://" in err and "journal:FILE" in err
+
+
+def test_ctrl_c_between_trials_interrupts_the_study_in_one_line(tmp_path, monkeypatch):
+    import dltool.tune as tune
+
+    def interrupted(p, study, worker=0):
+        raise KeyboardInterrupt  # Ctrl-C while asking or waiting, outside any training
+
+    monkeypatch.setattr(tune, "work", interrupted)
+    with pytest.raises(Interrupted, match="study c interrupted; run the same command to resume it"):
+        run_study(options(tmp_path, "search=lr", name="c", trials=2))
+    assert (tmp_path / "runs" / "c" / "trials.csv").is_file()
+
+
+def test_a_stopped_worker_process_exits_quietly_and_the_parent_speaks(monkeypatch, capsys):
+    import dltool.tune as tune
+
+    monkeypatch.setattr(tune, "plan", lambda opts: (_ for _ in ()).throw(Interrupted("run trial-0001 interrupted")))
+    with pytest.raises(SystemExit) as stop:
+        tune._worker_main(TuneOptions(), 0)
+    assert stop.value.code == 130 and capsys.readouterr().err == ""
+    monkeypatch.setattr(tune, "plan", lambda opts: (_ for _ in ()).throw(UserError("bad")))
+    with pytest.raises(SystemExit) as stop:
+        tune._worker_main(TuneOptions(), 1)
+    assert stop.value.code == 2 and capsys.readouterr().err == "dltool: error: worker 1: bad\n"
