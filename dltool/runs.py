@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -83,10 +84,18 @@ def write_atomic(path: Path, write: Callable[[Path], None], sync: bool = True) -
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from e
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
+        raise UserError(f"cannot write {path}: {_why(e, path)}") from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _why(e: Exception, path: Path) -> str:
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    if shutil.disk_usage(path.parent).free < 1 << 20:
+        return "No space left on device"
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _umask() -> int:

@@ -159,13 +159,27 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
             s.module.load_state_dict(torch.load(best, map_location=s.fabric.device, weights_only=True)["state_dict"])
         result["splits"] = {k: evaluate(model, x, y) if len(y) and (report_test or k != "test") else None
                             for k, (x, y) in s.splits.items()}
-    finally:
-        result["seconds"] = round(time.perf_counter() - start, 3)
-        write_json(run_dir / "metrics.json", result)
+    except BaseException:
+        _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report
+        raise
+    _write_metrics(run_dir, result, start)
     if result["status"] == "interrupted":
         raise Interrupted(f"run {run_dir.name} interrupted after {result['epochs']} epochs; saved in {run_dir}; "
                           f"continue it with: dltool train --resume {run_dir}")
     return result
+
+
+def _write_metrics(run_dir: Path, result: dict, start: float) -> None:
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    write_json(run_dir / "metrics.json", result)
+
+
+def _write_metrics_quietly(run_dir: Path, result: dict, start: float) -> None:
+    """metrics.json (status failed) of a run stopped by an error; on a full disk this fails too, and says nothing."""
+    try:
+        _write_metrics(run_dir, result, start)
+    except UserError:
+        pass
 
 
 def _resumable(run_dir: Path, config: dict) -> dict:

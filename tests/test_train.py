@@ -210,3 +210,46 @@ def test_trainer_threads_hold_for_one_run_only(tmp_path):
     train(compose(["data=digits", "trainer.max_epochs=1", "trainer.threads=1"]), runs_dir=tmp_path, progress=False,
           on_epoch=lambda row: seen.append(torch.get_num_threads()))
     assert seen == [1] and torch.get_num_threads() == before  # the next run in this process starts from torch's own
+
+
+def test_a_full_disk_reports_the_write_that_failed_first(tmp_path, monkeypatch):
+    """A checkpoint write fails (disk full): that is the error, not the metrics.json that then cannot be written."""
+    import dltool.train as training
+    from dltool.errors import UserError as Mistake
+
+    saves = []
+
+    def save(path, checkpoint):
+        saves.append(path.name)
+        if len(saves) == 3:
+            raise Mistake(f"cannot write {path}: No space left on device")
+
+    def full(path, obj):
+        if path.name == "metrics.json":
+            raise Mistake(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr(training, "_save", save)
+    monkeypatch.setattr(training, "write_json", full)
+    with pytest.raises(Mistake, match=r"cannot write .*\.ckpt: No space left on device"):
+        run(tmp_path, "data=digits", "trainer.max_epochs=5", "trainer.checkpoint_interval=0", name="full")
+
+
+def test_a_failed_torch_save_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from dltool.errors import UserError as Mistake
+    from dltool.runs import write_atomic
+
+    def torn(tmp):  # what torch.save's zip writer raises when the disk fills under it
+        tmp.write_bytes(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 43520 vs 43412")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10, 10, 0))
+    with pytest.raises(Mistake, match=r"cannot write .*last\.ckpt: No space left on device"):
+        write_atomic(tmp_path / "last.ckpt", torn)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 << 30, 0, 10 << 30))
+    with pytest.raises(Mistake, match=r"last\.ckpt: \[enforce fail at inline_container.cc:672\]"):
+        write_atomic(tmp_path / "last.ckpt", torn)
+    assert list(tmp_path.iterdir()) == []  # no half file, no temporary file
