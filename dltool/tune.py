@@ -154,6 +154,11 @@ def run_study(opts: TuneOptions) -> dict:
         _sweep(study)  # a worker stopped before it could tell its trial's end leaves no trial RUNNING
         _write_trials_csv(p, study)  # what finished is on record; the same command resumes
         raise Interrupted(f"study {p.study_name} interrupted; run the same command to resume it") from e
+    except Exception as e:
+        if not _storage_failure(e):
+            raise
+        raise UserError(f"the storage of study {p.study_name} ({safe_url(p.storage_url)}) failed: {_root(e)}; "
+                        "finished trials are kept: run the same command to resume once it works") from e
     with _ask_lock(p.study_dir):  # workers finishing together retrain the winner once and write whole files
         return finish(p, study)
 
@@ -518,6 +523,22 @@ def _storage(url: str):
                 time.sleep(0.05 * 2 ** attempt)  # another worker is creating the same tables right now
                 continue
             raise UserError(f"cannot open --storage {safe_url(url)}: {str(e).splitlines()[0]}") from e
+
+
+def _storage_failure(e: Exception) -> bool:
+    """A database that stopped working mid-study (a full disk, a lost server), as Optuna or SQLAlchemy report it."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(e, (optuna.exceptions.StorageInternalError, SQLAlchemyError))
+
+
+def _root(e: BaseException) -> str:
+    """The first line of the innermost cause: 'database or disk is full', not a wrapper's advice."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def file_system(path: Path, mounts: str | None = None) -> str:

@@ -311,3 +311,22 @@ def test_a_stopped_worker_process_exits_quietly_and_the_parent_speaks(monkeypatc
     with pytest.raises(SystemExit) as stop:
         tune._worker_main(TuneOptions(), 1)
     assert stop.value.code == 2 and capsys.readouterr().err == "dltool: error: worker 1: bad\n"
+
+
+def test_a_storage_that_fails_mid_study_is_one_line(tmp_path, monkeypatch):
+    import sqlite3
+
+    import optuna
+
+    import dltool.tune as tune
+
+    def full(*args, **kwargs):
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as e:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from e
+
+    monkeypatch.setattr(tune, "run_trial", full)
+    with pytest.raises(UserError, match=r"the storage of study f \(sqlite:///.*\) failed: database or disk is full; "
+                                        "finished trials are kept"):
+        run_study(options(tmp_path, "search=lr", name="f", trials=2))
