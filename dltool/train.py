@@ -22,7 +22,6 @@ from dltool import metrics
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
 from dltool.errors import Interrupted, UserError, check_number, choices
-from dltool.optim import FUSED
 from dltool.runs import new_run_dir, write_atomic, write_json, write_text
 
 ACCELERATORS = ("auto", "cpu", "gpu")
@@ -62,6 +61,7 @@ def build(cfg) -> Setup:
 
     from dltool.classification import Classifier, standardizer
     from dltool.models import create_model
+    from dltool.optim import FUSED
 
     t = _check_trainer(cfg.trainer)
     seed = check_number(cfg.seed, "seed", low=0, integer=True)
