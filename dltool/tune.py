@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dltool import metrics
 from dltool.errors import Interrupted, UserError, choices
-from dltool.search import Param, encode, load_space, narrow, parse_stages
+from dltool.search import Param, encode, load_space, narrow, parse_stages, space_names
 
 SAMPLERS = ("random", "tpe", "grid")
 PRUNERS = ("none", "median", "hyperband")
@@ -96,7 +96,8 @@ def plan(opts: TuneOptions) -> Plan:
     for q in space:
         if q.key in fixed:
             raise UserError(f"{q.key} is both set by an override and searched by search space '{search_name}': drop "
-                            "the override, or choose a space without it (e.g. search=lr)")
+                            f"the override, or search a space without it (search=FILE.yaml, or one of: "
+                            f"{choices(space_names())})")
     stages = parse_stages(opts.stages, opts.trials)
     if opts.sampler == "grid":
         if len(stages) > 1:
