@@ -25,29 +25,11 @@ import pytest
 from typer.testing import CliRunner
 
 from dltool.cli import app
+from tests.conftest import PERMISSIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _permissions_enforced() -> bool:
-    """Whether this process is refused a write into a 0o500 folder: not so for root (os.geteuid() == 0) unless it runs
-    without CAP_DAC_OVERRIDE, which is how these rows can be checked on a machine where tests run as root."""
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp())
-    try:
-        folder.chmod(0o500)
-        try:
-            (folder / "probe").write_text("")
-        except PermissionError:
-            return True
-        return False
-    finally:
-        folder.chmod(0o700)
-        shutil.rmtree(folder)
-
-
-PERMISSIONS = _permissions_enforced()
 MODELS = "choose from: cnn, cnn_paper, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
 CHEAP = ["data=digits", "trainer.max_epochs=1"]
 CHEAP_TUNE = ["search=lr", *CHEAP, "--trials", "1"]

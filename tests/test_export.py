@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 
 import dltool
 from dltool.cli import app
+from tests.conftest import PERMISSIONS
 
 runner = CliRunner()
 
@@ -160,7 +160,7 @@ def test_a_failed_write_keeps_the_previous_export_whole(copy, monkeypatch):
     assert path.read_bytes() == before and files_in(path.parent) == ["model.safetensors"]
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
+@pytest.mark.skipif(not PERMISSIONS, reason="root writes into read-only folders")
 def test_a_read_only_output_folder_is_one_line(copy, tmp_path):
     folder = tmp_path / "locked"
     folder.mkdir()
