@@ -46,6 +46,22 @@ def test_channels_last_puts_kernels_and_images_in_that_layout_and_trains_alike(t
         assert last["splits"][split]["loss"] == pytest.approx(plain["splits"][split]["loss"], rel=1e-3)
 
 
+def test_the_gpu_path_all_at_once_on_the_cpu(tmp_path):
+    """bf16 mixed precision, channels-last and the fused step together, forced on the CPU (where PyTorch runs them):
+    the run trains, keeps float32 weights in its checkpoint, and evaluates and exports like any other run."""
+    from dltool.evaluate import restore
+    from dltool.export import export_run
+
+    on = ["model=resnet", "trainer.precision=bf16", "trainer.channels_last=true", "trainer.fused=true"]
+    result = run(tmp_path, *on, name="all")
+    assert result["status"] == "completed" and result["splits"]["test"]["error"] < 0.2  # chance: 0.9
+    best = torch.load(tmp_path / "all" / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    assert all(v.dtype in (torch.float32, torch.int64) for v in best.values())
+    setup, module = restore(tmp_path / "all")
+    assert setup.trainer["channels_last"] and setup.trainer["fused"]
+    assert export_run(tmp_path / "all")["tensors"] == len(best)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_on_a_gpu_auto_turns_everything_on_and_bf16_trains(tmp_path):
