@@ -487,8 +487,8 @@ def _sweep(study) -> list:
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # it finished meanwhile, or another worker failed it first
     trials = study.get_trials(deepcopy=False)
-    done = {t.user_attrs.get("requeued_from") for t in trials}
-    again = [t for t in trials if t.number in _stopped(trials) - done]
+    waiting = _stopped(trials) - {t.user_attrs.get("requeued_from") for t in trials}
+    again = [t for t in trials if t.number in waiting]
     for t in again:  # once, with the same parameters
         study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
     return study.get_trials(deepcopy=False) if again else trials
