@@ -637,9 +637,15 @@ def _run_workers(p: Plan) -> None:
         for proc in procs:
             proc.join()
         raise  # run_study says that the study was interrupted
-    failed = [i for i, proc in enumerate(procs) if proc.exitcode not in (0, None)]
-    if failed:
-        raise UserError(f"worker(s) {', '.join(map(str, failed))} of study {p.study_name} stopped with an error")
+    failed = {i: proc.exitcode for i, proc in enumerate(procs) if proc.exitcode not in (0, None)}
+    stopped = ", ".join(f"{i} (exit code {code})" for i, code in failed.items())
+    if len(failed) == len(procs):
+        raise UserError(f"every worker of study {p.study_name} stopped with an error: {stopped}")
+    if failed:  # the others took over its trial and waited for the study to end: it is complete
+        import sys
+
+        sys.stderr.write(f"dltool: warning: worker {stopped} of study {p.study_name} stopped early; the others "
+                         "re-ran its trial and finished the study\n")
 
 
 def _worker_main(opts: TuneOptions, index: int) -> None:

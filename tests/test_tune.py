@@ -330,3 +330,40 @@ def test_a_storage_that_fails_mid_study_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"the storage of study f \(sqlite:///.*\) failed: database or disk is full; "
                                         "finished trials are kept"):
         run_study(options(tmp_path, "search=lr", name="f", trials=2))
+
+
+def test_a_worker_killed_among_several_is_taken_over_by_the_others(tmp_path):
+    """`--workers 2`, one worker SIGKILLed mid-trial: the other fails its trial, re-runs it, and the command ends 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import optuna
+
+    runs = tmp_path / "runs"
+    args = [sys.executable, "-m", "dltool", "tune", "data=digits", "trainer.max_epochs=60", "trainer.patience=20",
+            "search=lr", "--trials", "4", "--workers", "2", "--name", "m", "--runs-dir", str(runs), "--seed", "0"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"sqlite:///{runs / 'm' / 'study.db'}"
+    victim, deadline = None, time.time() + 120
+    while victim is None and time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            running = optuna.load_study(study_name="m", storage=url).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        except Exception:  # the study is not created yet
+            continue
+        started = [t for t in running if "worker" in t.user_attrs and t.user_attrs.get("stage")]
+        if started and (runs / "m" / "trials" / f"trial-{started[0].number:04d}" / "history.csv").is_file():
+            victim = started[0]
+    assert victim is not None
+    os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "stopped early; the others re-ran its trial" in err
+    rows = trial_states(runs / "m")
+    killed = [r for r in rows if r["number"] == str(victim.number)][0]
+    assert killed["state"] == "FAIL" and killed["fail_reason"].startswith("killed: its worker (pid")
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 4
+    assert any(r["state"] == "COMPLETE" and r["optimizer.lr"] == killed["optimizer.lr"] for r in rows)
