@@ -218,7 +218,8 @@ def _process_status(folder: Path) -> str:
 
 
 def pid_alive(pid) -> bool:
-    """Whether process ``pid`` exists on this machine (signal 0 only asks)."""
+    """Whether process ``pid`` runs on this machine (signal 0 only asks). A zombie, a killed process its parent has
+    not reaped yet (a tuning worker while the parent waits on another), is not alive."""
     if not isinstance(pid, int):
         return False
     try:
@@ -226,5 +227,9 @@ def pid_alive(pid) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, owned by someone else
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS): signal 0 has answered
         return True
-    return True
+    return state != "Z"

@@ -54,3 +54,24 @@ def test_a_target_key_is_never_instantiated(tmp_path):
     with pytest.raises(UserError, match="model mlp has no parameter"):
         build(compose([], config_file=path))
     assert not marker.exists()
+
+
+def test_a_killed_child_not_yet_reaped_is_not_alive():
+    """A zombie still answers signal 0: a killed tuning worker whose parent waits on another one must count as dead."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dltool.runs import pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert pid_alive(child.pid) and pid_alive(os.getpid())
+    os.kill(child.pid, signal.SIGKILL)
+    time.sleep(0.3)  # dead, and not waited for: a zombie
+    try:
+        assert not pid_alive(child.pid)
+    finally:
+        child.wait()
+    assert not pid_alive(child.pid) and not pid_alive(None)

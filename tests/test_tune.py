@@ -343,7 +343,7 @@ def test_a_worker_killed_among_several_is_taken_over_by_the_others(tmp_path):
     import optuna
 
     runs = tmp_path / "runs"
-    args = [sys.executable, "-m", "dltool", "tune", "data=digits", "trainer.max_epochs=60", "trainer.patience=20",
+    args = [sys.executable, "-m", "dltool", "tune", "data=digits", "trainer.max_epochs=300", "trainer.patience=40",
             "search=lr", "--trials", "4", "--workers", "2", "--name", "m", "--runs-dir", str(runs), "--seed", "0"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"sqlite:///{runs / 'm' / 'study.db'}"
