@@ -140,10 +140,10 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
         # Everything the user could get wrong has been checked: only now does the run folder appear.
         run_dir, last = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}"), None
         write_text(run_dir / "config.yaml", to_yaml(cfg))
-    device = str(s.fabric.device) + (f" ({torch.cuda.get_device_name(s.fabric.device)})" if s.fabric.device.type == "cuda"
-                                      else "")
+    device = s.fabric.device
+    card = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
     write_json(run_dir / "process.json", {"pid": os.getpid(), "host": socket.gethostname(),
-                                          "started": time.strftime("%Y-%m-%d %H:%M:%S"), "device": device,
+                                          "started": time.strftime("%Y-%m-%d %H:%M:%S"), "device": card,
                                           "precision": str(s.trainer["precision"]), "fused": s.trainer["fused"],
                                           "channels_last": s.trainer["channels_last"]})
     model, optimizer = s.fabric.setup(s.module, s.optimizer)
