@@ -208,6 +208,8 @@ def work(p: Plan, study, worker: int = 0) -> None:
     Each round first sweeps the study (``_sweep``): trials of dead workers are failed and, like interrupted ones,
     re-queued once. A worker with nothing left to ask waits for the trials other workers are running, so that the
     study it finishes is complete, and takes over any of them whose worker dies meanwhile."""
+    import optuna
+
     console = _console(p.opts.progress)
     total = sum(n for _, n in p.stages)
     if console and worker == 0:
@@ -235,7 +237,10 @@ def work(p: Plan, study, worker: int = 0) -> None:
             waiting = running
             time.sleep(min(0.25, p.opts.heartbeat))
             continue
-        state = run_trial(p, study, trial, values)
+        try:
+            state = run_trial(p, study, trial, values)
+        except optuna.exceptions.UpdateFinishedTrialError:  # at a report or the tell: another worker found this one
+            state = "FAIL"  # silent too long (a suspended machine) and failed the trial; it re-runs it
         if console:
             _print_trial(console, study, trial.number, stage, state, values, used + 1, total)
 
@@ -290,8 +295,8 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
         trial.set_user_attr("fail_reason", "interrupted")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise
-    except optuna.exceptions.UpdateFinishedTrialError:  # a report after another worker failed this trial as stale
-        return "FAIL"
+    except optuna.exceptions.UpdateFinishedTrialError:
+        raise  # not the trial's own failure: see work()
     except UserError as e:  # the space produced a value the model refuses
         trial.set_user_attr("fail_reason", str(e))
         study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -367,3 +367,31 @@ def test_a_worker_killed_among_several_is_taken_over_by_the_others(tmp_path):
     assert killed["state"] == "FAIL" and killed["fail_reason"].startswith("killed: its worker (pid")
     assert sum(r["state"] == "COMPLETE" for r in rows) == 4
     assert any(r["state"] == "COMPLETE" and r["optimizer.lr"] == killed["optimizer.lr"] for r in rows)
+
+
+def test_a_worker_whose_trial_was_failed_by_another_goes_on(tmp_path, monkeypatch):
+    """A machine suspended past 4 heartbeats: another worker failed its trial meanwhile. Its own tell then finds the
+    trial finished; the worker counts it as failed and goes on, and the study still completes with the re-run."""
+    import optuna
+
+    import dltool.train
+    import dltool.tune as tune
+
+    real_train, calls = dltool.train.train, []
+
+    def train_while_failed_elsewhere(cfg, **kwargs):
+        result = real_train(cfg, **kwargs)
+        if not calls:  # the first trial: failed by "another worker" while it trained
+            study = optuna.load_study(study_name="e", storage=f"sqlite:///{tmp_path / 'runs' / 'e' / 'study.db'}")
+            running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))[0]
+            study._storage.set_trial_user_attr(running._trial_id, "fail_reason", "killed: no heartbeat from elsewhere")
+            study.tell(running.number, state=optuna.trial.TrialState.FAIL)
+        calls.append(1)
+        return result
+
+    monkeypatch.setattr(dltool.train, "train", train_while_failed_elsewhere)
+    summary = run_study(options(tmp_path, "search=lr", name="e", trials=2))
+    rows = trial_states(tmp_path / "runs" / "e")
+    assert rows[0]["state"] == "FAIL" and rows[0]["fail_reason"].startswith("killed: no heartbeat")
+    assert [r["state"] for r in rows[1:]] == ["COMPLETE", "COMPLETE"] and summary["n_trials"] == 3
+    assert rows[0]["optimizer.lr"] in {r["optimizer.lr"] for r in rows[1:]}  # re-run with its parameters
