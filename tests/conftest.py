@@ -12,6 +12,25 @@ def _mnist1d_cache(tmp_path_factory):
     yield
 
 
+def invoke(*args):
+    """Run the dltool command line in this process (arguments may be paths); stdout and stderr stay apart."""
+    from typer.testing import CliRunner
+
+    from dltool.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """One short real run (digits, MLP, 3 epochs) as ``<runs>/r``, trained once for the whole suite. Tests may add
+    files to it (diagnose, evaluate and export do); a test that changes or damages it works on a copy."""
+    runs = tmp_path_factory.mktemp("runs")
+    result = invoke("train", "data=digits", "trainer.max_epochs=3", "--runs-dir", runs, "--name", "r", "--json")
+    assert result.exit_code == 0, result.stderr
+    return runs / "r"
+
+
 @pytest.fixture
 def csv_file(tmp_path):
     """Write a CSV table from text and return its path."""

@@ -241,16 +241,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One real run (digits, one epoch), copied into every row that needs one."""
-    runs = tmp_path_factory.mktemp("tiny")
-    result = CliRunner().invoke(app, ["train", *CHEAP, "--runs-dir", str(runs), "--name", "r", "--json"])
-    assert result.exit_code == 0, result.output
-    assert (runs / "r" / "checkpoints" / "best.ckpt").is_file() and (runs / "r" / "checkpoints" / "last.ckpt").is_file()
-    return runs / "r"
-
-
 def damage(path: Path, how: str) -> None:
     if how == "truncated":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -305,7 +295,7 @@ def run_cli(args: list[str], cwd: Path, proc: bool) -> tuple[int, str, str, bool
 
 
 @pytest.mark.parametrize("args,message,needs,csv,proc", CASES)
-def test_a_mistake_is_one_line_exit_2_and_leaves_nothing(args, message, needs, csv, proc, tiny_run, tmp_path,
+def test_a_mistake_is_one_line_exit_2_and_leaves_nothing(args, message, needs, csv, proc, digits_run, tmp_path,
                                                          monkeypatch):
     monkeypatch.chdir(tmp_path)  # a command that ignores --runs-dir would write into ./runs, here: still seen
     monkeypatch.delenv("DLTOOL_DEBUG", raising=False)
@@ -313,7 +303,7 @@ def test_a_mistake_is_one_line_exit_2_and_leaves_nothing(args, message, needs, c
     if "runs-file" in needs:
         runs.write_text("not a folder\n")
     if "run" in needs:
-        shutil.copytree(tiny_run, runs / "r")
+        shutil.copytree(digits_run, runs / "r")
     if "interrupted" in needs:
         metrics = runs / "r" / "metrics.json"
         metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "status": "interrupted"}))

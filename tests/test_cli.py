@@ -5,17 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from dltool.cli import app
-from tests.conftest import separable_csv
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
+from tests.conftest import invoke, separable_csv
 
 def test_help_lists_the_commands():
     result = invoke("--help")
@@ -104,13 +95,10 @@ def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     assert result.exit_code != 0 and result.exception is not None
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One short real run shared by the diagnose, evaluate and runs tests."""
-    runs_dir = tmp_path_factory.mktemp("runs")
-    result = invoke("train", "data=digits", "trainer.max_epochs=3", "--runs-dir", runs_dir, "--name", "r", "--json")
-    assert result.exit_code == 0, result.stderr
-    return runs_dir
+@pytest.fixture
+def trained(digits_run):
+    """The runs folder of the suite's one short digits run, runs/r."""
+    return digits_run.parent
 
 
 def test_diagnose_a_run(trained):

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from dltool.config import compose
 from dltool.errors import UserError
 from dltool.evaluate import (
     check_requirements,
@@ -22,7 +21,6 @@ from dltool.evaluate import (
     restore,
 )
 from dltool.runs import find_run
-from dltool.train import train
 
 ABC = ["cat", "dog", "eel"]
 # A hand-worked case: 3 classes, 6 examples.
@@ -229,12 +227,10 @@ def test_find_run_lists_at_most_ten(tmp_path):
 
 # --- end to end on a real run ---------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One short run on scikit-learn's digits, shared by the end-to-end tests (evaluate only adds files to it)."""
-    runs = tmp_path_factory.mktemp("runs")
-    metrics = train(compose(["data=digits", "trainer.max_epochs=3"]), runs_dir=runs, name="r", progress=False)
-    return runs / "r", metrics
+@pytest.fixture
+def trained(digits_run):
+    """The suite's one short digits run and its metrics (evaluate only adds files to it)."""
+    return digits_run, json.loads((digits_run / "metrics.json").read_text())
 
 
 def copy_run(trained, tmp_path, name="copy"):

@@ -9,26 +9,14 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
-from typer.testing import CliRunner
 
 import dltool
-from dltool.cli import app
-from tests.conftest import PERMISSIONS
+from tests.conftest import PERMISSIONS, invoke
 
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One short real run (digits, MLP, 2 epochs) shared by the tests; tests that damage it work on a copy."""
-    runs_dir = tmp_path_factory.mktemp("runs")
-    result = invoke("train", "data=digits", "trainer.max_epochs=2", "--runs-dir", runs_dir, "--name", "r", "--json")
-    assert result.exit_code == 0, result.stderr
-    return runs_dir
+@pytest.fixture
+def trained(digits_run):
+    """The runs folder of the suite's one short digits run, runs/r."""
+    return digits_run.parent
 
 
 @pytest.fixture

@@ -375,7 +375,6 @@ def test_a_worker_whose_trial_was_failed_by_another_goes_on(tmp_path, monkeypatc
     import optuna
 
     import dltool.train
-    import dltool.tune as tune
 
     real_train, calls = dltool.train.train, []
 
