@@ -25,15 +25,18 @@ class MLP(nn.Module):
         init: auto (the activation's natural choice), he, xavier or torch.
         keep_prob: probability of keeping a unit (inverted dropout); one value or one per hidden layer.
         batch_norm: normalize each hidden layer's pre-activations (its linear layer then has no bias: BN's beta is it).
+        residual: add each hidden layer's input to its output where their widths match, ``h = h + layer(h)``
+            (ResNet's identity shortcut; the MNIST-1D paper's MLP has one around its second layer).
     """
 
     def __init__(self, input_shape, num_classes, hidden=(100, 100), activation="relu", init="auto", keep_prob=1.0,
-                 batch_norm=False):
+                 batch_norm=False, residual=False):
         super().__init__()
         if not isinstance(hidden, (list, tuple)):
             raise UserError(f"model.hidden must be a list of layer sizes such as [100,100], got {hidden!r}")
         hidden = list(hidden)
         check_bool(batch_norm, "model.batch_norm")
+        check_bool(residual, "model.residual")
         for units in hidden:
             check_number(units, "model.hidden (each layer)", low=1, integer=True)
         if activation not in ACTIVATIONS:
@@ -46,15 +49,19 @@ class MLP(nn.Module):
 
         layers: list[nn.Module] = [nn.Flatten()]
         n_in = math.prod(input_shape)
+        widths = [n_in, *hidden]
+        if residual and not any(a == b for a, b in zip(widths[1:], widths[2:])):
+            raise UserError(f"model.residual needs two consecutive hidden layers of the same width, got hidden={hidden}")
         for units, keep in zip(hidden, keeps):
             linear = nn.Linear(n_in, units, bias=not batch_norm)
             init_layer(linear, init, activation)
-            layers.append(linear)
+            layer: list[nn.Module] = [linear]
             if batch_norm:
-                layers.append(nn.BatchNorm1d(units))
-            layers.append(ACTIVATIONS[activation]())
+                layer.append(nn.BatchNorm1d(units))
+            layer.append(ACTIVATIONS[activation]())
             if keep < 1:
-                layers.append(nn.Dropout(p=1 - keep))  # inverted: scales kept units by 1/keep_prob while training
+                layer.append(nn.Dropout(p=1 - keep))  # inverted: scales kept units by 1/keep_prob while training
+            layers += [Residual(nn.Sequential(*layer))] if residual and units == n_in else layer
             n_in = units
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(n_in, num_classes)
@@ -63,3 +70,14 @@ class MLP(nn.Module):
     def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
         return self.head(self.features(x))
 
+
+
+class Residual(nn.Module):
+    """``x + block(x)``: an identity shortcut around a block that keeps the width."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        return x + self.block(x)

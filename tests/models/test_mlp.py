@@ -60,6 +60,27 @@ def test_keep_prob_per_layer():
     assert [m.p for m in net.modules() if isinstance(m, nn.Dropout)] == [0.5]
 
 
+def test_residual_is_the_paper_mlp_by_hand():
+    """The MNIST-1D paper's MLP: h1 = relu(W1 x + b1), h2 = h1 + relu(W2 h1 + b2), logits = W3 h2 + b3."""
+    torch.manual_seed(0)
+    net = create_model("mlp", (40,), 10, hidden=[100, 100], residual=True, init="torch")
+    assert sum(p.numel() for p in net.parameters()) == 15_210  # a shortcut has no parameters
+    (w1, b1), (w2, b2), (w3, b3) = [(m.weight, m.bias) for m in linears(net)]
+    x = torch.randn(7, 40)
+    h1 = torch.relu(x @ w1.T + b1)
+    h2 = h1 + torch.relu(h1 @ w2.T + b2)
+    assert torch.allclose(net(x), h2 @ w3.T + b3, atol=1e-6)
+
+
+def test_residual_only_where_the_width_stays():
+    plain = create_model("mlp", (6,), 2, hidden=[8, 8, 4, 4], batch_norm=True)
+    net = create_model("mlp", (6,), 2, hidden=[8, 8, 4, 4], residual=True, keep_prob=0.5, batch_norm=True)
+    shortcuts = [m for m in net.features if type(m).__name__ == "Residual"]
+    assert len(shortcuts) == 2  # around 8 -> 8 and 4 -> 4; not 6 -> 8 nor 8 -> 4
+    assert [type(m) for m in shortcuts[0].block] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in plain.parameters())
+
+
 def test_batch_norm_sits_between_linear_and_activation():
     net = create_model("mlp", (10,), 2, hidden=[8], batch_norm=True)
     kinds = [type(m) for m in net.features]
@@ -76,6 +97,9 @@ def test_batch_norm_sits_between_linear_and_activation():
         ({"activation": "swish"}, "unknown activation 'swish'; choose from: relu, leaky_relu, tanh, sigmoid"),
         ({"init": "orthogonal"}, "unknown init 'orthogonal'; choose from: auto, he, xavier, torch"),
         ({"hidden": [0]}, "model.hidden"),
+        ({"hidden": [100], "residual": True}, r"model.residual needs two consecutive hidden layers of the same width"),
+        ({"hidden": [64, 32], "residual": True}, r"got hidden=\[64, 32\]"),
+        ({"residual": "yes"}, "model.residual"),
     ],
 )
 def test_bad_arguments(kwargs, message):
