@@ -76,5 +76,8 @@ def test_experiment_configs_set_the_papers_training(experiment, model):
     assert cfg.model.name == model and cfg.optimizer.name == "adam" and cfg.optimizer.lr == 0.01
     assert cfg.optimizer.weight_decay == 0 and cfg.trainer.max_epochs == 150 and cfg.trainer.batch_size == 100
     assert "experiment" not in cfg  # it sets other groups' keys; a saved config repeats the run without it
+    assert cfg.data.normalize is False  # the paper feeds MNIST-1D's values as generated
     if experiment == "paper_logistic":
-        assert list(cfg.model.hidden) == []
+        assert list(cfg.model.hidden) == [] and cfg.model.init == "torch"
+    if experiment == "paper_mlp":  # 40-100-100-10 with a shortcut around the second layer, PyTorch's init
+        assert list(cfg.model.hidden) == [100, 100] and cfg.model.residual and cfg.model.init == "torch"
