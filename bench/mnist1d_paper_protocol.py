@@ -17,14 +17,13 @@ Run from the repository root with the venv active (DLTOOL_CACHE set so MNIST-1D 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mnist1d_table import FAMILIES, LABELS, PAPER
+from mnist1d_table import FAMILIES, LABELS, PAPER, mean_std, print_table
 
 # dltool's model (registry name and arguments) of each of the paper's architectures; conf/experiment/paper_*.yaml.
 MODELS = {
@@ -85,11 +84,6 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    def spread(values: list[float]) -> str:
-        if len(values) == 1:
-            return f"{values[0]:.1f}"
-        return f"{statistics.mean(values):.1f} +- {statistics.stdev(values):.1f}"
-
     rows, start = [], time.perf_counter()
     for variant in ("plain", "shuffled"):
         data = paper_data(variant == "shuffled")
@@ -101,17 +95,11 @@ def main() -> None:
                 last.append(accs[-1])
             m, s = PAPER[variant][family]
             name = LABELS[family] + (", shuffled" if variant == "shuffled" else "")
-            rows.append([name, f"{m} +- {s}", spread(best), spread(last)])
+            rows.append([name, f"{m} +- {s}", mean_std(best), mean_std(last)])
             print(f"  {name}: best {best}, last {last}", flush=True)
-    header = ["model", "paper", "best on test", "last step"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(("{:<%d}" if i == 0 else "{:>%d}") % w for i, w in enumerate(widths))
     print(f"MNIST-1D test accuracy (%), the paper's protocol in a plain loop; seeds {' '.join(map(str, args.seeds))}, "
           f"{args.steps} steps, test accuracy every {EVAL_EVERY} steps")
-    print(line.format(*header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line.format(*row))
+    print_table(["model", "paper", "best on test", "last step"], rows)
     print(f"total wall time {(time.perf_counter() - start) / 60:.1f} min")
 
 

@@ -99,6 +99,16 @@ def mean_std(values: list[float], digits: int = 1) -> str:
     return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
 
 
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Aligned columns: the first left, the rest right."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(("{:<%d}" if i == 0 else "{:>%d}") % w for i, w in enumerate(widths))
+    print(line.format(*header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line.format(*row))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=150, help="epochs a run (the paper: 150); shortens the best runs too")
@@ -147,12 +157,7 @@ def main() -> None:
                 runs = results[(variant, family, kind)]
                 row += [mean_std([r[0] for r in runs]), f"{statistics.mean(r[2] for r in runs):.2f}"]
             rows.append(row)
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(("{:<%d}" if i == 0 else "{:>%d}") % w for i, w in enumerate(widths))
-    print(line.format(*header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line.format(*row))
+    print_table(header, rows)
     if "best" in kinds:
         print("dltool best = experiment=paper_<model> plus:")
         for family in families:

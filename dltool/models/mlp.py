@@ -50,8 +50,9 @@ class MLP(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         n_in = math.prod(input_shape)
         widths = [n_in, *hidden]
-        if residual and not any(a == b for a, b in zip(widths[1:], widths[2:])):
-            raise UserError(f"model.residual needs two consecutive hidden layers of the same width, got hidden={hidden}")
+        if residual and not any(a == b for a, b in zip(widths, widths[1:])):
+            raise UserError(f"model.residual needs a hidden layer as wide as its input, got hidden={hidden} "
+                            f"on {n_in} inputs")
         for units, keep in zip(hidden, keeps):
             linear = nn.Linear(n_in, units, bias=not batch_norm)
             init_layer(linear, init, activation)
@@ -69,7 +70,6 @@ class MLP(nn.Module):
 
     def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
         return self.head(self.features(x))
-
 
 
 class Residual(nn.Module):

@@ -6,6 +6,7 @@ from torch import nn
 
 from dltool.errors import UserError
 from dltool.models import create_model
+from dltool.models.mlp import Residual
 
 
 def linears(net):
@@ -75,10 +76,12 @@ def test_residual_is_the_paper_mlp_by_hand():
 def test_residual_only_where_the_width_stays():
     plain = create_model("mlp", (6,), 2, hidden=[8, 8, 4, 4], batch_norm=True)
     net = create_model("mlp", (6,), 2, hidden=[8, 8, 4, 4], residual=True, keep_prob=0.5, batch_norm=True)
-    shortcuts = [m for m in net.features if type(m).__name__ == "Residual"]
+    shortcuts = [m for m in net.features if isinstance(m, Residual)]
     assert len(shortcuts) == 2  # around 8 -> 8 and 4 -> 4; not 6 -> 8 nor 8 -> 4
     assert [type(m) for m in shortcuts[0].block] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
     assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in plain.parameters())
+    first = create_model("mlp", (6,), 2, hidden=[6], residual=True)  # the first layer keeps the input's width
+    assert [type(m) for m in first.features] == [nn.Flatten, Residual]
 
 
 def test_batch_norm_sits_between_linear_and_activation():
@@ -97,8 +100,9 @@ def test_batch_norm_sits_between_linear_and_activation():
         ({"activation": "swish"}, "unknown activation 'swish'; choose from: relu, leaky_relu, tanh, sigmoid"),
         ({"init": "orthogonal"}, "unknown init 'orthogonal'; choose from: auto, he, xavier, torch"),
         ({"hidden": [0]}, "model.hidden"),
-        ({"hidden": [100], "residual": True}, r"model.residual needs two consecutive hidden layers of the same width"),
-        ({"hidden": [64, 32], "residual": True}, r"got hidden=\[64, 32\]"),
+        ({"hidden": [100], "residual": True}, r"model.residual needs a hidden layer as wide as its input, got hidden="
+                                              r"\[100\] on 10 inputs"),
+        ({"hidden": [64, 32], "residual": True}, r"got hidden=\[64, 32\] on 10 inputs"),
         ({"residual": "yes"}, "model.residual"),
     ],
 )
