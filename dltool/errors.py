@@ -7,8 +7,19 @@ class UserError(Exception):
     """A mistake in what the user asked for (bad config value, missing file, unknown name)."""
 
 
+class WriteError(UserError):
+    """dltool could not write a file (a full disk, a folder it may not write): a fault of the machine, not of the
+    configuration. A tuning trial that fails with it is re-queued, not counted against the budget."""
+
+
 class Interrupted(Exception):
     """Training was stopped by Ctrl-C or SIGTERM; its run folder says ``interrupted`` (exit code 130)."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a one-line error quotes."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def choices(values) -> str:

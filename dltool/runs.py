@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from dltool.errors import UserError
+from dltool.errors import UserError, WriteError, first_line
 
 NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -41,7 +41,7 @@ def new_run_dir(runs_dir: str | Path, name: str | None, stem: str) -> Path:
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create runs folder {runs_dir}: {e.strerror}") from e
+        raise WriteError(f"cannot create runs folder {runs_dir}: {e.strerror}") from e
     if name is not None:
         path = runs_dir / name
         try:
@@ -49,7 +49,7 @@ def new_run_dir(runs_dir: str | Path, name: str | None, stem: str) -> Path:
         except FileExistsError:
             raise UserError(f"run '{name}' already exists in {runs_dir}; choose another --name") from None
         except OSError as e:
-            raise UserError(f"cannot create run folder {path}: {e.strerror}") from e
+            raise WriteError(f"cannot create run folder {path}: {e.strerror}") from e
         return path
     base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     for i in range(1, 1000):
@@ -60,7 +60,7 @@ def new_run_dir(runs_dir: str | Path, name: str | None, stem: str) -> Path:
         except FileExistsError:
             continue
         except OSError as e:
-            raise UserError(f"cannot create run folder {path}: {e.strerror}") from e
+            raise WriteError(f"cannot create run folder {path}: {e.strerror}") from e
     raise UserError(f"too many runs named {base}* in {runs_dir}")
 
 
@@ -69,12 +69,12 @@ def write_atomic(path: Path, write: Callable[[Path], None], sync: bool = True) -
 
     ``sync=False`` skips the fsync: still never half a file for a reader or after a killed process, but a power cut
     may lose the newest version; worth it for checkpoints rewritten every epoch, where the fsync cost 5 ms an epoch.
-    A folder that cannot be written (permissions, a full disk) is a UserError naming the file.
+    A folder that cannot be written (permissions, a full disk) is a WriteError naming the file.
     """
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from e
+        raise WriteError(f"cannot write {path}: {e.strerror or e}") from e
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -85,7 +85,7 @@ def write_atomic(path: Path, write: Callable[[Path], None], sync: bool = True) -
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
-        raise UserError(f"cannot write {path}: {_why(e, path)}") from e
+        raise WriteError(f"cannot write {path}: {_why(e, path)}") from e
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -95,7 +95,7 @@ def _why(e: Exception, path: Path) -> str:
         return e.strerror or str(e)
     if shutil.disk_usage(path.parent).free < 1 << 20:
         return "No space left on device"
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return first_line(e)
 
 
 def _umask() -> int:
@@ -204,6 +204,25 @@ def list_runs(runs_dir: str | Path = "runs", sort: str = "started") -> list[dict
     return sorted(present, key=lambda r: r[sort]) + [r for r in rows if r[sort] is None]
 
 
+def read_metrics(run_dir: str | Path) -> dict | None:
+    """A run's metrics.json as a dict; None where it has none (still running, killed) or it cannot be read."""
+    try:
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+def run_status(run_dir: str | Path) -> str:
+    """What a run folder says of itself: the status in its metrics.json (completed, diverged, interrupted, failed),
+    else, from process.json, ``running`` while its process lives, ``crashed`` when it is gone, ``running?`` for a
+    process on another machine, ``incomplete`` with neither file."""
+    metrics = read_metrics(run_dir)
+    if metrics is not None and isinstance(metrics.get("status"), str):
+        return metrics["status"]
+    return _process_status(Path(run_dir))
+
+
 def _process_status(folder: Path) -> str:
     """A run without metrics.json is ``running`` while its process lives (on this machine), else ``crashed``."""
     import socket
@@ -211,6 +230,8 @@ def _process_status(folder: Path) -> str:
     try:
         process = json.loads((folder / "process.json").read_text())
     except (OSError, ValueError):
+        return "incomplete"
+    if not isinstance(process, dict):
         return "incomplete"
     if process.get("host") != socket.gethostname():
         return "running?"  # another machine's process: it cannot be checked from here

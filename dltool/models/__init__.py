@@ -22,6 +22,11 @@ def register_model(name: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
+def count_parameters(module) -> int:
+    """Learned numbers of a module: every parameter tensor's size, shared tensors counted once (as PyTorch lists them)."""
+    return sum(p.numel() for p in module.parameters())
+
+
 def model_names() -> list[str]:
     _import_families()
     return sorted(_REGISTRY)
@@ -55,5 +60,5 @@ def catalog(input_shape: tuple[int, ...], num_classes: int, configs: dict[str, d
         except UserError as e:
             rows.append({"name": name, "parameters": None, "note": str(e)})
             continue
-        rows.append({"name": name, "parameters": sum(p.numel() for p in net.parameters()), "note": ""})
+        rows.append({"name": name, "parameters": count_parameters(net), "note": ""})
     return rows
