@@ -8,7 +8,8 @@ from typing import Callable
 
 from dltool.errors import UserError, choices
 
-FAMILIES = ("mlp", "cnn", "rnn", "transformer")  # modules under dltool.models; importing one registers its models
+# modules under dltool.models; importing one registers its models (layers and init hold shared pieces, no models)
+FAMILIES = ("mlp", "cnn", "resnet", "mobilenet", "inception", "rnn", "transformer")
 _REGISTRY: dict[str, Callable] = {}
 
 

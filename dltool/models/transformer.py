@@ -3,6 +3,10 @@
 Examples become sequences as for the RNNs (``dltool.models.rnn.as_sequence``): (L,) is L steps of one feature, (C, L)
 is L steps of C features, an image (C, H, W) is H steps (rows) of C * W features. ``patch`` > 1 makes each token
 ``patch`` consecutive steps (ViT's patches in 1-D): a token of one scalar carries little for attention to compare.
+
+There is no padding mask: every data set here has examples of one fixed length, and the classifier calls ``net(x)``.
+A task with padded sequences will bring their lengths with it; the mask (attention's ``src_key_padding_mask``, and a
+mean over the real steps only) belongs with that task, not here unused.
 """
 
 from __future__ import annotations
@@ -52,12 +56,11 @@ class Transformer(nn.Module):
         layers: encoder layers.
         ff_dim: hidden units of each layer's feed-forward net.
         pooling: cls (a learned class token is prepended and its output classifies) or mean (outputs averaged over
-            the time steps that are not padding).
+            the tokens).
         keep_prob: inverted dropout on the embeddings, attention weights and feed-forward outputs; 1.0 = off.
         norm_first: layer norm before each sublayer (pre-LN, stable without learning-rate warm-up) rather than after
             the residual sum (the original post-LN).
-        patch: time steps per token, at most all of them; the last token is zero-padded (and counts as padding where
-            all of it is).
+        patch: time steps per token, at most all of them; a last token that the steps do not fill is zero-padded.
     """
 
     def __init__(self, input_shape, num_classes, d_model=32, heads=4, layers=2, ff_dim=64, pooling="mean",
@@ -91,29 +94,15 @@ class Transformer(nn.Module):
         self.head = nn.Linear(d_model, num_classes)
         init_layer(self.head, "xavier", "linear")
 
-    def forward(self, x, mask: torch.Tensor | None = None):  # (B, *input_shape), mask (B, T) -> (B, num_classes)
-        """``mask``: True at padding steps, which no step attends to and mean pooling skips; None = no padding."""
+    def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
         seq = as_sequence(x)  # (B, T, F)
         b, t, f = seq.shape
-        if mask is not None and mask.shape != (b, t):
-            raise ValueError(f"mask must have shape {(b, t)} (batch, time steps), got {tuple(mask.shape)}")
         if self.patch > 1:  # (B, T, F) -> (B, ceil(T / patch), patch * F)
-            pad = -t % self.patch
-            seq = F.pad(seq, (0, 0, 0, pad)).reshape(b, -1, self.patch * f)
-            if mask is not None:
-                mask = F.pad(mask, (0, pad), value=True).reshape(b, -1, self.patch).all(dim=2)
+            seq = F.pad(seq, (0, 0, 0, -t % self.patch)).reshape(b, -1, self.patch * f)
             t = seq.shape[1]
         h = self.embed(seq) + self.positions[:t]  # (B, T, d)
         if self.cls_token is not None:
             h = torch.cat([self.cls_token.expand(b, 1, -1), h], dim=1)  # (B, 1 + T, d)
-            if mask is not None:
-                mask = torch.cat([mask.new_zeros(b, 1), mask], dim=1)  # (B, 1 + T): the token is never padding
-        h = self.encoder(self.dropout(h), src_key_padding_mask=mask)  # (B, T', d)
-        if self.cls_token is not None:
-            z = h[:, 0]  # (B, d)
-        elif mask is None:
-            z = h.mean(dim=1)  # (B, d)
-        else:
-            keep = (~mask).unsqueeze(-1).to(h.dtype)  # (B, T, 1)
-            z = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)  # (B, d): the mean over real steps only
+        h = self.encoder(self.dropout(h))  # (B, T', d)
+        z = h[:, 0] if self.cls_token is not None else h.mean(dim=1)  # (B, d)
         return self.head(z)

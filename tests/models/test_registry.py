@@ -30,6 +30,18 @@ def test_every_model_maps_a_batch_to_logits_with_finite_gradients(name, shape):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
+@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_tensor_has_one_state_dict_key(name, shape):
+    """A module registered twice puts its tensors in every checkpoint and export twice, under two keys."""
+    state = create_model(name, shape, 10).state_dict()
+    owners: dict[int, str] = {}
+    for key, tensor in state.items():
+        ptr = tensor.untyped_storage().data_ptr()
+        assert ptr not in owners, f"{key} shares its storage with {owners[ptr]}"
+        owners[ptr] = key
+
+
 def test_unknown_model_and_unknown_argument_name_the_choices():
     with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: cnn, cnn_paper, .*mlp, .*resnet"):
         create_model("resnet9", (40,), 10)

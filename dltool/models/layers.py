@@ -1,0 +1,191 @@
+"""What the convolutional families share (course 4): shape arithmetic, the conv -> BN -> activation block, pooling,
+the dense head, the size check, the argument checks and the two network skeletons the families fill in.
+
+The input's rank picks the layers: an example of shape (L,) is a 1-channel signal (1, L); (C, L) is C channels of
+length L (Conv1d); (C, H, W) is an image (Conv2d). The families (``cnn``, ``resnet``, ``mobilenet``, ``inception``)
+each build their networks from these pieces, so a 1-D and a 2-D net come from the same code.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from dltool.errors import UserError, check_number, choices
+from dltool.models.init import SCHEMES, init_layer
+from dltool.models.mlp import ACTIVATIONS
+
+CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
+MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
+AVG_POOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Shape arithmetic: pure functions on integers
+
+
+def conv_output_size(n: int, f: int, p: int, s: int) -> int:
+    """Output length of a convolution or pooling window along one axis: floor((n + 2p - f) / s) + 1.
+
+    Args:
+        n: input length; f: kernel (filter) size; p: padding on each side; s: stride.
+
+    >>> conv_output_size(40, 5, 1, 2)  # the paper's first layer on MNIST-1D
+    19
+    >>> conv_output_size(8, 3, 1, 1)   # 'same' padding keeps the size at stride 1
+    8
+    """
+    return (n + 2 * p - f) // s + 1
+
+
+def padding_amount(padding: str | int, f: int) -> int:
+    """Padding on each side: 'same' pads (f - 1) / 2 (the size is kept at stride 1), 'valid' pads nothing."""
+    if padding == "same":
+        return (f - 1) // 2
+    if padding == "valid":
+        return 0
+    return padding
+
+
+def scale_width(channels: int, width: float) -> int:
+    """EfficientNet's width multiplier: channels scaled and rounded, never below one."""
+    return max(1, round(channels * width))
+
+
+def scale_depth(blocks: int, depth: float) -> int:
+    """EfficientNet's depth multiplier: blocks scaled and rounded up, so a stage never disappears."""
+    return max(1, math.ceil(blocks * depth))
+
+
+def conv_layout(input_shape: tuple[int, ...], model: str) -> tuple[int, int, tuple[int, ...]]:
+    """(dims, channels, spatial sizes) of an example: (L,) -> (1, 1, (L,)); (C, L) -> (1, C, (L,)); (C, H, W) -> 2-D."""
+    if len(input_shape) == 1:
+        return 1, 1, tuple(input_shape)
+    if len(input_shape) in (2, 3):
+        return len(input_shape) - 1, input_shape[0], tuple(input_shape[1:])
+    raise UserError(f"model {model} takes examples of shape (L,), (C, L) or (C, H, W); got {tuple(input_shape)}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Building blocks
+
+
+class ConvBN(nn.Module):
+    """Conv -> (BatchNorm) -> (activation). With batch norm the conv has no bias: BN's beta plays it.
+
+    ``activation=None`` leaves the output linear (MobileNet v2's bottleneck, a residual branch before the sum).
+    """
+
+    def __init__(self, dims, c_in, c_out, kernel, stride=1, padding="same", groups=1, batch_norm=True,
+                 activation: str | None = "relu", init="auto"):
+        super().__init__()
+        self.padding = padding_amount(padding, kernel)
+        self.kernel, self.stride = kernel, stride
+        self.conv = CONV[dims](c_in, c_out, kernel, stride=stride, padding=self.padding, groups=groups,
+                               bias=not batch_norm)
+        # ReLU6 is ReLU-like for initialization; a linear output gets Xavier under 'auto'
+        init_layer(self.conv, init, {"relu6": "relu", None: "linear"}.get(activation, activation))
+        self.bn = BATCH_NORM[dims](c_out) if batch_norm else nn.Identity()
+        if activation is None:
+            self.act = nn.Identity()
+        else:
+            self.act = nn.ReLU6() if activation == "relu6" else ACTIVATIONS[activation]()
+
+    def output_size(self, n: int) -> int:
+        return conv_output_size(n, self.kernel, self.padding, self.stride)
+
+    def forward(self, x):  # (B, C_in, *S) -> (B, C_out, *S')
+        return self.act(self.bn(self.conv(x)))
+
+
+class Pool(nn.Module):
+    """2x2 max or average pooling with stride 2 (course 4's usual choice): halves each axis, rounding down."""
+
+    def __init__(self, dims, kind):
+        super().__init__()
+        self.pool = (MAX_POOL if kind == "max" else AVG_POOL)[dims](2, stride=2)
+
+    def output_size(self, n: int) -> int:
+        return conv_output_size(n, 2, 0, 2)
+
+    def forward(self, x):  # (B, C, *S) -> (B, C, *S // 2)
+        return self.pool(x)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The dense head, the size check and the argument checks
+
+
+def dense_head(n_in, num_classes, hidden, activation, keep_prob, init) -> nn.Sequential:
+    """[dropout -> Linear -> activation] per hidden layer, then dropout -> Linear to the logits (Xavier, as the MLP)."""
+    layers: list[nn.Module] = []
+    for units in hidden:
+        if keep_prob < 1:
+            layers.append(nn.Dropout(p=1 - keep_prob))  # inverted dropout, as in the MLP
+        linear = nn.Linear(n_in, units)
+        init_layer(linear, init, activation)
+        layers += [linear, ACTIVATIONS[activation]()]
+        n_in = units
+    if keep_prob < 1:
+        layers.append(nn.Dropout(p=1 - keep_prob))
+    out = nn.Linear(n_in, num_classes)
+    init_layer(out, "xavier" if init != "torch" else "torch", "linear")
+    return nn.Sequential(*layers, out)
+
+
+def sizes_after(layer, sizes: tuple[int, ...], where: str, input_shape, padding) -> tuple[int, ...]:
+    """Spatial sizes after ``layer``; a UserError when the input is too small for the network."""
+    out = tuple(layer.output_size(n) for n in sizes)
+    if min(out) < 1:
+        remedies = "fewer layers, smaller kernels or strides, pool=none"
+        if padding != "same":
+            remedies += ", padding=same"
+        raise UserError(f"input {tuple(input_shape)} is too small for this network: it shrinks to nothing at {where}; "
+                        f"try {remedies}")
+    return out
+
+
+def check_common(keep_prob, init) -> None:
+    """The checks every conv family needs: its dropout and its initialization scheme."""
+    check_number(keep_prob, "model.keep_prob", low=0, high=1, low_open=True)
+    if init not in SCHEMES:
+        raise UserError(f"unknown init '{init}'; choose from: {choices(SCHEMES)}")
+
+
+def check_stages(channels, blocks, width, depth) -> None:
+    """The stage layout of the staged nets (ResNet, MobileNet): one channel and one block count per stage."""
+    if not isinstance(channels, (list, tuple)) or not channels:
+        raise UserError(f"model.channels must be a non-empty list with one channel count per stage, got {channels!r}")
+    for c in channels:
+        check_number(c, "model.channels (each stage)", low=1, integer=True)
+    if not isinstance(blocks, (list, tuple)) or len(blocks) != len(channels):
+        raise UserError(f"model.blocks must be a list with one block count per stage ({len(channels)}), got {blocks!r}")
+    for b in blocks:
+        check_number(b, "model.blocks (each stage)", low=1, integer=True)
+    check_number(width, "model.width", low=0, low_open=True)
+    check_number(depth, "model.depth", low=0, low_open=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Network skeletons
+
+
+class ConvNet(nn.Module):
+    """features (conv blocks) -> head; reshapes (B, *input_shape) to (B, C, *S) first."""
+
+    conv_shape: tuple[int, ...]
+
+    def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
+        x = x.reshape(len(x), *self.conv_shape)  # (B, C, L) or (B, C, H, W)
+        return self.head(self.pool(self.features(x)))
+
+
+class GAPNet(ConvNet):
+    """Shared tail of the ResNet, MobileNet and Inception nets: global average pooling -> dropout -> linear."""
+
+    def _finish(self, dims, features: list[nn.Module], c_out, num_classes, keep_prob, init):
+        self.features = nn.Sequential(*features)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = dense_head(c_out, num_classes, [], "relu", keep_prob, init)
