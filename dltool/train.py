@@ -1,8 +1,10 @@
 """``train(cfg)``: one run from a composed config to a run folder with checkpoints, history and metrics.
 
 The loop is Lightning Fabric driving the Classifier LightningModule over in-memory (or GPU-resident) batches.
-Measured on MNIST-1D (REFERENCE.md): Fabric with in-memory batches costs 1.07x a hand-written loop, the Trainer
-1.74x, so dltool writes these few lines of loop itself and keeps Lightning's module, precision and device handling.
+Measured on MNIST-1D by bench/train_overhead.py: Fabric with in-memory batches costs 1.07x a hand-written loop, the
+Trainer 1.74x, so dltool writes these few lines of loop itself and keeps Lightning's module, precision and device
+handling. The loop calls the module's steps itself, not its ``forward``, so it enters Fabric's precision context
+(``fabric.autocast()``) itself: that is where bf16 mixed precision happens.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from pathlib import Path
 from typing import Callable
 
 from dltool import metrics
+from dltool.checkpoints import load as load_checkpoint
+from dltool.checkpoints import save as save_checkpoint
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
 from dltool.errors import Interrupted, UserError, check_number, choices
-from dltool.runs import new_run_dir, write_atomic, write_json, write_text
+from dltool.runs import finite, new_run_dir, run_status, write_json, write_text
 
 ACCELERATORS = ("auto", "cpu", "gpu")
 PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
@@ -136,6 +140,8 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     saved = {"config": OmegaConf.to_container(cfg, resolve=True), "classes": s.data.classes}
     if resume is not None:
         run_dir, last = Path(resume), _resumable(Path(resume), saved["config"])
+        # the folder is running again: its old status (interrupted, failed) must not tell a reader otherwise
+        (run_dir / "metrics.json").unlink(missing_ok=True)
     else:
         # Everything the user could get wrong has been checked: only now does the run folder appear.
         run_dir, last = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}"), None
@@ -157,16 +163,19 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
             s.module.load_state_dict(torch.load(best, map_location=s.fabric.device, weights_only=True)["state_dict"])
-        result["splits"] = {k: evaluate(model, x, y) if len(y) and (report_test or k != "test") else None
+        result["splits"] = {k: evaluate(model, x, y, s.fabric) if len(y) and (report_test or k != "test") else None
                             for k, (x, y) in s.splits.items()}
     except BaseException:
         _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report
         raise
     _write_metrics(run_dir, result, start)
     if result["status"] == "interrupted":
+        if not (run_dir / "checkpoints" / "last.ckpt").is_file():  # stopped before its first epoch ended
+            raise Interrupted(f"run {run_dir.name} interrupted before its first epoch ended: nothing to resume; "
+                              f"saved in {run_dir}; start it again with the same command")
         raise Interrupted(f"run {run_dir.name} interrupted after {result['epochs']} epochs; saved in {run_dir}; "
                           f"continue it with: dltool train --resume {run_dir}")
-    return result
+    return finite(result)  # as metrics.json has it: JSON has no NaN
 
 
 def _write_metrics(run_dir: Path, result: dict, start: float) -> None:
@@ -183,27 +192,23 @@ def _write_metrics_quietly(run_dir: Path, result: dict, start: float) -> None:
 
 
 def _resumable(run_dir: Path, config: dict) -> dict:
-    """The run's own last checkpoint, checked: present, safe to load, of this config, and not of a finished run."""
+    """The run's own last checkpoint, checked: of a run that is neither finished nor still running, present, safe to
+    load, and of this config."""
     import json
+    import socket
 
-    import torch
-
-    path = run_dir / "checkpoints" / "last.ckpt"
-    try:
-        status = json.loads((run_dir / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError):
-        status = None  # killed before it could write one
+    status = run_status(run_dir)
     if status in ("completed", "diverged"):
         raise UserError(f"run {run_dir.name} is {status}: nothing to resume (train a new run instead)")
+    if status == "running":  # two processes must never write one run folder
+        pid = json.loads((run_dir / "process.json").read_text()).get("pid")
+        raise UserError(f"run {run_dir.name} is still running (process {pid} on {socket.gethostname()}): "
+                        "stop it first (Ctrl-C, or kill it), then resume")
+    path = run_dir / "checkpoints" / "last.ckpt"
     if not path.is_file():
         raise UserError(f"run {run_dir.name} has no checkpoints/last.ckpt: it cannot be resumed")
-    try:
-        last = torch.load(path, map_location="cpu", weights_only=True)
-    except PermissionError as e:  # readable by someone else: not damaged
-        raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from e
-    except Exception as e:  # damaged, or a pickle that weights_only refuses: never retried unsafely
-        raise UserError(f"cannot load {path}: it is not a safe weights-only checkpoint or is damaged") from e
-    if not isinstance(last, dict) or last.get("config") != config or "progress" not in last:
+    last = load_checkpoint(path, need="progress")
+    if last.get("config") != config:
         raise UserError(f"{path} does not belong to run {run_dir.name} (its config differs)")
     return last
 
@@ -237,7 +242,7 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     (run_dir / "checkpoints").mkdir(exist_ok=True)
 
     def save_last() -> None:
-        _save(run_dir / "checkpoints" / "last.ckpt", {
+        save_checkpoint(run_dir / "checkpoints" / "last.ckpt", {
             **saved, "epoch": done["epoch"], "progress": dict(done), "state_dict": module.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict(),
             "rng": _get_rng(shuffle, x.device)})
@@ -252,7 +257,8 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                 total = torch.zeros((), device=x.device)
                 for step, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
                     idx = perm[lo:hi]
-                    loss = model.training_step((x[idx], y[idx]), step)
+                    with fabric.autocast():  # the precision the run claims (bf16-mixed: autocast to bfloat16)
+                        loss = model.training_step((x[idx], y[idx]), step)
                     optimizer.zero_grad(set_to_none=True)
                     fabric.backward(loss)
                     if t["gradient_clip"]:
@@ -263,7 +269,7 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                 if scheduler is not None:
                     scheduler.step()
                 train_loss = (total / n).item()
-                dev = evaluate(model, *splits["dev"])
+                dev = evaluate(model, *splits["dev"], fabric)
                 row = {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev["loss"], "dev_error": dev["error"],
                        "lr": lr, "seconds": round(time.perf_counter() - start, 4)}
                 writer.writerow(row)
@@ -273,7 +279,7 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                     break
                 if row[metrics.MONITOR] < done["best"]:
                     done.update(best=row[metrics.MONITOR], best_epoch=epoch, stale=0)
-                    _save(run_dir / "checkpoints" / "best.ckpt", {**saved, "epoch": epoch, "state_dict": module.state_dict()})
+                    save_checkpoint(run_dir / "checkpoints" / "best.ckpt", {**saved, "epoch": epoch, "state_dict": module.state_dict()})
                 else:
                     done["stale"] += 1
                 done["epoch"] = epoch
@@ -328,13 +334,14 @@ def _set_rng(rng: dict, shuffle) -> None:
         torch.cuda.set_rng_state(rng["cuda"])
 
 
-def evaluate(model, x, y) -> dict:
-    """Mean cross-entropy and error (1 - accuracy) of ``model`` on one split, in eval mode, in large chunks."""
+def evaluate(model, x, y, fabric) -> dict:
+    """Mean cross-entropy and error (1 - accuracy) of ``model`` on one split, in eval mode, in large chunks, under the
+    run's precision."""
     import torch
 
     model.eval()
     loss = wrong = 0.0
-    with torch.no_grad():
+    with torch.no_grad(), fabric.autocast():
         for lo in range(0, len(y), EVAL_BATCH):
             batch_loss, batch_wrong = model.validation_step((x[lo:lo + EVAL_BATCH], y[lo:lo + EVAL_BATCH]))
             loss += batch_loss.item()
@@ -391,13 +398,6 @@ def _unpack(configured):
     if isinstance(configured, dict):
         return configured["optimizer"], configured["lr_scheduler"]["scheduler"]
     return configured, None
-
-
-def _save(path: Path, checkpoint: dict) -> None:
-    """Checkpoints are rewritten every epoch: atomic, but not fsynced (see dltool.runs.write_atomic)."""
-    import torch
-
-    write_atomic(path, lambda tmp: torch.save(checkpoint, tmp), sync=False)
 
 
 @contextmanager

@@ -31,6 +31,24 @@ def digits_run(tmp_path_factory):
     return runs / "r"
 
 
+def as_if_killed(run_dir) -> None:
+    """Make a run folder look as a SIGKILL leaves it: no metrics.json, and a process.json whose process is gone."""
+    import json
+    import subprocess
+
+    done = subprocess.Popen(["true"])
+    done.wait()  # reaped: its pid names no process now
+    (run_dir / "metrics.json").unlink(missing_ok=True)
+    process = json.loads((run_dir / "process.json").read_text())
+    (run_dir / "process.json").write_text(json.dumps({**process, "pid": done.pid}))
+
+
+@pytest.fixture
+def digits_runs(digits_run):
+    """The runs folder that holds the suite's one short digits run, as runs/r."""
+    return digits_run.parent
+
+
 @pytest.fixture
 def csv_file(tmp_path):
     """Write a CSV table from text and return its path."""

@@ -46,6 +46,37 @@ def test_channels_last_puts_kernels_and_images_in_that_layout_and_trains_alike(t
         assert last["splits"][split]["loss"] == pytest.approx(plain["splits"][split]["loss"], rel=1e-3)
 
 
+def test_bf16_runs_its_steps_in_bfloat16_and_keeps_float32_weights(tmp_path, monkeypatch):
+    """trainer.precision=bf16 is bf16 inside the training and the evaluation steps (Fabric's autocast), so its numbers
+    differ from float32's; the weights it saves stay float32 (mixed precision keeps a float32 master copy)."""
+    import dltool.train as training
+
+    seen = []
+    build = training.build
+
+    def watched(cfg):
+        s = build(cfg)
+        for m in s.module.net.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.register_forward_hook(lambda mod, args, out: seen.append((mod.training, out.dtype)))
+        return s
+
+    fp32 = run(tmp_path, name="fp32")
+    monkeypatch.setattr(training, "build", watched)
+    bf16 = run(tmp_path, "trainer.precision=bf16", name="bf16")
+    assert set(seen) == {(True, torch.bfloat16), (False, torch.bfloat16)}  # training steps and dev/test passes
+    assert bf16["status"] == "completed" and bf16["splits"]["test"]["error"] < 0.5
+    assert bf16["splits"]["train"]["loss"] != fp32["splits"]["train"]["loss"]
+    best = torch.load(tmp_path / "bf16" / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    assert {v.dtype for k, v in best.items() if k.startswith("net.")} == {torch.float32}
+
+
+def test_a_fused_step_is_the_one_the_optimizer_takes():
+    fused = build(compose([*DIGITS, "trainer.fused=true"])).optimizer
+    assert fused.defaults["fused"] is True
+    assert build(compose([*DIGITS, "trainer.fused=false"])).optimizer.defaults.get("fused") in (None, False)
+
+
 def test_the_gpu_path_all_at_once_on_the_cpu(tmp_path):
     """bf16 mixed precision, channels-last and the fused step together, forced on the CPU (where PyTorch runs them):
     the run trains, keeps float32 weights in its checkpoint, and evaluates and exports like any other run."""

@@ -73,3 +73,14 @@ def test_augmented_training_runs_and_repeats(tmp_path):
     a = train(compose(overrides), runs_dir=tmp_path, progress=False)
     b = train(compose(overrides), runs_dir=tmp_path, progress=False)
     assert a["splits"] == b["splits"] and a["splits"]["test"]["error"] < 0.5
+
+
+def test_a_run_with_augmentation_trains_on_altered_batches(tmp_path):
+    """The same seed with and without data.augment gives other numbers: the augmentation reaches the training loop."""
+    from dltool.config import compose
+    from dltool.train import train
+
+    base = ["data=digits", "trainer.max_epochs=2"]
+    plain = train(compose(base), runs_dir=tmp_path, progress=False)
+    noisy = train(compose([*base, "data.augment.noise=0.5"]), runs_dir=tmp_path, progress=False)
+    assert noisy["splits"]["train"]["loss"] != plain["splits"]["train"]["loss"]

@@ -9,6 +9,7 @@ import torch
 from dltool.config import compose
 from dltool.errors import Interrupted, UserError
 from dltool.train import train
+from tests.conftest import as_if_killed
 
 
 def run(tmp_path, *overrides, name=None):
@@ -116,8 +117,8 @@ def test_last_checkpoint_every_interval_and_at_the_end(tmp_path, monkeypatch):
     import dltool.train as module
 
     saves = []
-    save = module._save
-    monkeypatch.setattr(module, "_save", lambda path, ckpt: (saves.append((path.name, ckpt["epoch"])), save(path, ckpt)))
+    save = module.save_checkpoint
+    monkeypatch.setattr(module, "save_checkpoint", lambda path, ckpt: (saves.append((path.name, ckpt["epoch"])), save(path, ckpt)))
     run(tmp_path, "data=digits", "trainer.max_epochs=5", "trainer.checkpoint_interval=1000")
     assert [e for name, e in saves if name == "last.ckpt"] == [5]  # only the end, within the interval
     saves.clear()
@@ -150,7 +151,7 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path):
     cfg = compose([], config_file=tmp_path / "done" / "config.yaml")
     with pytest.raises(UserError, match="run done is completed: nothing to resume"):
         train(cfg, progress=False, resume=tmp_path / "done")
-    (tmp_path / "done" / "metrics.json").unlink()  # as if it had been killed
+    as_if_killed(tmp_path / "done")
     (tmp_path / "done" / "checkpoints" / "last.ckpt").unlink()
     with pytest.raises(UserError, match="has no checkpoints/last.ckpt"):
         train(cfg, progress=False, resume=tmp_path / "done")
@@ -167,7 +168,7 @@ class Payload:  # a pickled object that weights_only loading must refuse
 
 def test_a_crafted_pickle_checkpoint_is_refused_on_resume(tmp_path):
     run(tmp_path, "data=digits", "trainer.max_epochs=1", name="r")
-    (tmp_path / "r" / "metrics.json").unlink()
+    as_if_killed(tmp_path / "r")
     torch.save({"progress": Payload()}, tmp_path / "r" / "checkpoints" / "last.ckpt")
     with pytest.raises(UserError, match="not a safe weights-only checkpoint"):
         train(compose([], config_file=tmp_path / "r" / "config.yaml"), progress=False, resume=tmp_path / "r")
@@ -228,7 +229,7 @@ def test_a_full_disk_reports_the_write_that_failed_first(tmp_path, monkeypatch):
         if path.name == "metrics.json":
             raise Mistake(f"cannot write {path}: No space left on device")
 
-    monkeypatch.setattr(training, "_save", save)
+    monkeypatch.setattr(training, "save_checkpoint", save)
     monkeypatch.setattr(training, "write_json", full)
     with pytest.raises(Mistake, match=r"cannot write .*\.ckpt: No space left on device"):
         run(tmp_path, "data=digits", "trainer.max_epochs=5", "trainer.checkpoint_interval=0", name="full")
@@ -253,3 +254,63 @@ def test_a_failed_torch_save_is_one_line_naming_the_file(tmp_path, monkeypatch):
     with pytest.raises(Mistake, match=r"last\.ckpt: \[enforce fail at inline_container.cc:672\]"):
         write_atomic(tmp_path / "last.ckpt", torn)
     assert list(tmp_path.iterdir()) == []  # no half file, no temporary file
+
+
+def test_gradient_clipping_bounds_every_step(tmp_path):
+    """Plain SGD moves the weights by lr * |clipped gradient| <= lr * max_norm a step: after one epoch of 11 steps
+    with max_norm 1e-6 and lr 0.1, they are within 11 * 1e-7 of where they started (unclipped: far away)."""
+    from dltool.train import build
+
+    overrides = ["data=digits", "trainer.max_epochs=1", "optimizer=sgd", "optimizer.lr=0.1"]
+    start = build(compose(overrides)).module.state_dict()
+    for clip, name in ((1e-6, "clipped"), (None, "free")):
+        run(tmp_path, *overrides, f"trainer.gradient_clip={clip or 'null'}", name=name)
+    steps = -(-1077 // 100)  # 1,077 training examples in batches of 100
+
+    def moved(name):
+        end = torch.load(tmp_path / name / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+        return torch.sqrt(sum(((end[k] - start[k]) ** 2).sum() for k in start if k.startswith("net."))).item()
+
+    assert moved("clipped") <= steps * 0.1 * 1e-6 * 1.01
+    assert moved("free") > 1e-2
+
+
+def test_resuming_a_run_that_is_still_running_is_refused(tmp_path):
+    """Two processes must never write one run folder: process.json names a live process, so --resume says so."""
+    import os
+
+    run(tmp_path, "data=digits", "trainer.max_epochs=1", name="busy")
+    (tmp_path / "busy" / "metrics.json").unlink()
+    process = json.loads((tmp_path / "busy" / "process.json").read_text())
+    assert process["pid"] == os.getpid()  # this very process: alive
+    before = (tmp_path / "busy" / "checkpoints" / "last.ckpt").read_bytes()
+    with pytest.raises(UserError, match=f"run busy is still running \\(process {os.getpid()} on "):
+        train(compose([], config_file=tmp_path / "busy" / "config.yaml"), progress=False, resume=tmp_path / "busy")
+    assert (tmp_path / "busy" / "checkpoints" / "last.ckpt").read_bytes() == before
+    as_if_killed(tmp_path / "busy")  # once its process is gone, the same command resumes it
+    resumed = train(compose([], config_file=tmp_path / "busy" / "config.yaml"), progress=False,
+                    resume=tmp_path / "busy")
+    assert resumed["status"] == "completed"
+
+
+def test_ctrl_c_before_the_first_epoch_ends_does_not_offer_a_resume(tmp_path, ctrl_c_at):
+    ctrl_c_at(1)  # the first dev pass: no epoch complete, no last.ckpt
+    with pytest.raises(Interrupted, match="interrupted before its first epoch ended: nothing to resume; .* start it "
+                                          "again with the same command"):
+        run(tmp_path, "data=digits", "trainer.max_epochs=5", name="early")
+    assert not (tmp_path / "early" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_a_diverged_run_prints_valid_json_and_exits_1(tmp_path):
+    """A diverged run is a result, but not a good one: exit code 1, one line saying so, and --json that every JSON
+    reader accepts (null where a loss is NaN, as metrics.json has it)."""
+    from tests.conftest import invoke
+
+    result = invoke("train", "data=digits", "optimizer=sgd", "scheduler=exponential", "scheduler.gamma=1000",
+                    "trainer.max_epochs=30", "--runs-dir", tmp_path, "--name", "boom", "--json")
+    assert result.exit_code == 1
+    metrics = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in --json"))
+    assert metrics == json.loads((tmp_path / "boom" / "metrics.json").read_text())
+    assert metrics["status"] == "diverged"
+    last = result.stderr.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("dltool: run boom diverged after") and "optimizer.lr" in last
