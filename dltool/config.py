@@ -1,17 +1,22 @@
-"""Compose run configs from ``conf/`` with Hydra's compose API, and turn Hydra's errors into one-line messages."""
+"""Compose run configs from ``conf/`` with Hydra's compose API, and turn Hydra's errors into one-line messages.
+
+A composed config is complete and concrete: every interpolation (``${...}``) is resolved, every key is one that dltool
+reads (a key added with ``+`` that nothing reads is a mistake, not a silent no-op), and no key is removed (``~``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dltool.errors import UserError, choices
+from dltool.errors import UserError, choices, first_line
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 GROUPS = ("model", "data", "optimizer", "scheduler", "trainer")
 OPTIONAL_GROUPS = ("experiment",)  # settings across groups; not a key of the composed config
+MAX_CONFIG_BYTES = 1 << 20  # a run config is a few KB; a larger --config file is not one
 
 
 def conf_dir() -> Path:
@@ -36,12 +41,90 @@ def compose(overrides: list[str] | tuple[str, ...] = (), config_file: str | Path
     from omegaconf import OmegaConf
 
     overrides = list(overrides)
-    cfg = _compose_file(config_file, overrides) if config_file else _hydra_compose(overrides)
+    if config_file:
+        cfg = _compose_file(config_file, overrides)
+        schema = _hydra_compose([f"{g}={_option(cfg, g)}" for g in GROUPS if g != "trainer" and _option(cfg, g)])
+        where = f" in {config_file}"
+    else:
+        cfg = _hydra_compose(overrides)
+        schema = _hydra_compose([o for o in overrides if o.split("=", 1)[0] in GROUPS + OPTIONAL_GROUPS])
+        where = ""
+    _check_keys(cfg, schema, where)
+    _resolve(cfg)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise UserError(f"missing required value: {choices(missing)} (give it as key=value, e.g. {missing[0]}=...)")
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def _option(cfg, group: str) -> str | None:
+    """The option of ``group`` that a saved config was composed from: its name (``data.name`` may be the user's own
+    label, e.g. ``data=csv data.name=flowers``: then its loader names the option)."""
+    node = cfg.get(group)
+    if not hasattr(node, "get"):
+        return None
+    name = node.get("name")
+    if group == "data" and name not in group_options("data"):
+        return node.get("loader")
+    return name
+
+
+def _check_keys(cfg, schema, where: str = "") -> None:
+    """Every key of ``cfg`` is one of ``schema`` (the defaults of the chosen group options) and none is removed."""
+    from omegaconf import DictConfig
+
+    def walk(node, ref, prefix):  # keys(), not ``in``: a missing value (???) is not ``in`` a DictConfig
+        for key in node.keys():
+            full = f"{prefix}{key}"
+            if key not in ref.keys():
+                valid = f"valid keys of {prefix[:-1]}: {choices(ref.keys())}" if prefix else \
+                    f"groups: {choices(GROUPS)}; top-level keys: seed"
+                raise UserError(f"unknown key '{full}'{where}: nothing reads it; {valid}")
+            a, b = node._get_node(key), ref._get_node(key)
+            if isinstance(a, DictConfig) and isinstance(b, DictConfig) and not a._is_none() and not b._is_none():
+                walk(a, b, f"{full}.")
+        for key in ref.keys():
+            if key not in node.keys():
+                full = f"{prefix}{key}"
+                group = f"; choose one with {full}=NAME: {choices(group_options(full))}" if full in GROUPS else ""
+                raise UserError(f"{full} cannot be removed{where}: every run reads it; set a value instead{group}")
+
+    walk(cfg, schema, "")
+
+
+def _resolve(cfg) -> None:
+    """Resolve every ``${...}`` in place, so that each part of the config (optimizer, augment, ...) sees values."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as e:
+        where = _unresolvable(cfg)  # OmegaConf.resolve does not say where it failed
+        text = f"{where[0]}={where[1]}" if where else "an interpolation"
+        raise UserError(f"cannot resolve {text}: {first_line(e)}") from e
+
+
+def _unresolvable(cfg, prefix: str = "") -> tuple[str, str] | None:
+    """The dotted key and raw text of the first value of ``cfg`` whose interpolation fails."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    for key in cfg.keys():
+        node = cfg._get_node(key)
+        if OmegaConf.is_dict(node) and not node._is_interpolation():
+            found = _unresolvable(node, f"{prefix}{key}.")
+            if found:
+                return found
+            continue
+        try:
+            value = cfg[key]
+            if OmegaConf.is_config(value):
+                OmegaConf.to_container(value, resolve=True)
+        except OmegaConfBaseException:
+            return f"{prefix}{key}", str(node._value())
+    return None
 
 
 def _hydra_compose(overrides: list[str]) -> DictConfig:
@@ -58,20 +141,20 @@ def _hydra_compose(overrides: list[str]) -> DictConfig:
         if group in GROUPS + OPTIONAL_GROUPS:
             wanted = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == group), "?")
             raise UserError(f"unknown {group} '{wanted}'; choose from: {choices(group_options(group))}") from e
-        raise UserError(_first_line(e)) from e
+        raise UserError(first_line(e)) from e
     except OverrideParseException as e:
-        raise UserError(f"cannot parse override: {_first_line(e)}") from e
+        raise UserError(f"cannot parse override: {first_line(e)}") from e
     except ConfigCompositionException as e:
         raise UserError(_unknown_key_message(e, overrides)) from e
     except (ValueError, TypeError, OmegaConfBaseException) as e:  # e.g. an index into a list by name
-        raise UserError(f"cannot apply overrides {' '.join(overrides)}: {_first_line(e)}") from e
+        raise UserError(f"cannot apply overrides {' '.join(overrides)}: {first_line(e)}") from e
 
 
 def _unknown_key_message(e: Exception, overrides: list[str]) -> str:
     """Name the bad key and the valid keys at its level, e.g. ``unknown key 'optimizer.lrr'; valid keys: lr, ...``."""
     key = getattr(e.__cause__, "full_key", None)
     if not key:
-        return _first_line(e)
+        return first_line(e)
     parent, _, leaf = key.rpartition(".")
     if not parent:
         return f"unknown key or group '{leaf}'; groups: {choices(GROUPS)}; top-level keys: seed"
@@ -92,12 +175,12 @@ def _compose_file(path: str | Path, overrides: list[str]) -> DictConfig:
     from omegaconf.errors import OmegaConfBaseException
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
     try:
-        cfg = OmegaConf.load(path)
-    except Exception as e:  # yaml errors come in several types
-        raise UserError(f"cannot read config {path}: {_first_line(e)}") from e
+        cfg = OmegaConf.create(read_yaml(path, "config"))
+    except UserError:
+        raise
+    except Exception as e:  # not a mapping, or values OmegaConf refuses
+        raise UserError(f"cannot read config {path}: {first_line(e)}") from e
     expected = set(_hydra_compose([]).keys())
     if not hasattr(cfg, "keys") or set(cfg.keys()) != expected:
         raise UserError(f"{path} is not a dltool run config (expected top-level keys: {choices(sorted(expected))})")
@@ -105,9 +188,11 @@ def _compose_file(path: str | Path, overrides: list[str]) -> DictConfig:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as e:
-        raise UserError(f"cannot parse override: {_first_line(e)}") from e
+        raise UserError(f"cannot parse override: {first_line(e)}") from e
     for override in parsed:
         key = override.key_or_group
+        if override.is_delete():
+            raise UserError(f"~{key}: a --config run keeps every key; set a value instead ({key}=...)")
         if key in GROUPS:
             cfg[key] = _hydra_compose([f"{key}={override.value()}"])[key]
         else:
@@ -118,12 +203,30 @@ def _compose_file(path: str | Path, overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def read_yaml(path: Path, what: str):
+    """The YAML document in a user's file, read safely: one UserError line for a missing, unreadable, oversized or
+    malformed file, and for YAML aliases (``*name``), which can expand a kilobyte into gigabytes (an alias bomb): a
+    dltool config never needs them."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} file not found: {path}")
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise UserError(f"{what} file {path} is over {MAX_CONFIG_BYTES >> 20} MB: not a dltool {what}")
+        text = path.read_text()
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise UserError(f"{what} file {path} uses a YAML alias (*{event.anchor}): write the values out")
+        return yaml.safe_load(text)
+    except UserError:
+        raise
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UserError(f"cannot read {what} {path}: {getattr(e, 'strerror', None) or first_line(e)}") from e
+
+
 def to_yaml(cfg: DictConfig) -> str:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_yaml(cfg, resolve=True)
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

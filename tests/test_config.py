@@ -77,3 +77,64 @@ def test_saved_config_mistakes(tmp_path):
     good.write_text(to_yaml(compose()))
     with pytest.raises(UserError, match="unknown key 'model.width'"):
         compose(["model.width=3"], config_file=good)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["+trainer.devices=2", "+trainer.strategy=ddp"], "unknown key 'trainer.devices': nothing reads it; valid keys "
+                                                          "of trainer: max_epochs"),
+        (["+optimizer.foo=1"], "unknown key 'optimizer.foo': nothing reads it; valid keys of optimizer: name, lr"),
+        (["+logger=tensorboard"], "unknown key 'logger': nothing reads it; groups: model, data"),
+        (["++model.depth=3"], "unknown key 'model.depth': nothing reads it; valid keys of model: name, hidden"),
+        (["~scheduler"], "scheduler cannot be removed: every run reads it; set a value instead; choose one with "
+                         "scheduler=NAME: cosine, exponential, inverse_time, none, step"),
+        (["~optimizer"], "optimizer cannot be removed: every run reads it"),
+        (["~trainer.max_epochs"], "trainer.max_epochs cannot be removed"),
+        (["data.name=${oc.env:DLTOOL_NO_SUCH_VARIABLE}"],
+         "cannot resolve data.name=${oc.env:DLTOOL_NO_SUCH_VARIABLE}: KeyError raised while resolving interpolation: "
+         "\"Environment variable 'DLTOOL_NO_SUCH_VARIABLE' not found\""),
+        (["data.name=${nope.key}"], "cannot resolve data.name=${nope.key}: Interpolation key 'nope.key' not found"),
+    ],
+)
+def test_keys_nothing_reads_removed_keys_and_broken_interpolations_are_one_line(overrides, message):
+    with pytest.raises(UserError) as e:
+        compose(overrides)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_interpolations_are_resolved_in_every_group():
+    cfg = compose(["optimizer.weight_decay=${optimizer.lr}", "data.augment.noise=${optimizer.lr}"])
+    assert cfg.optimizer.weight_decay == 0.01 and cfg.data.augment.noise == 0.01
+    from omegaconf import OmegaConf
+
+    assert OmegaConf.to_container(cfg.optimizer)["weight_decay"] == 0.01  # a number, not the text ${optimizer.lr}
+
+
+def test_a_saved_config_with_a_key_nothing_reads_or_a_yaml_alias_is_refused(tmp_path):
+    import time
+
+    path = tmp_path / "config.yaml"
+    path.write_text(to_yaml(compose()).replace("trainer:\n", "trainer:\n  devices: 2\n", 1))
+    with pytest.raises(UserError, match=f"unknown key 'trainer.devices' in {path}: nothing reads it"):
+        compose([], config_file=path)
+    # an alias bomb: nine levels of nine references expand 1 KB into 9^9 (387 million) strings
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    path.write_text("\n".join(bomb) + "\n")
+    start = time.perf_counter()
+    with pytest.raises(UserError, match=r"config file .* uses a YAML alias \(\*a0\): write the values out"):
+        compose([], config_file=path)
+    assert time.perf_counter() - start < 5  # refused before anything is expanded (a guard against a hang, not a benchmark)
+    path.write_text(to_yaml(compose()))
+    with pytest.raises(UserError, match=r"~model.batch_norm: a --config run keeps every key"):
+        compose(["~model.batch_norm"], config_file=path)
+
+
+def test_a_relabelled_data_set_still_composes_from_its_saved_config(tmp_path):
+    """data.name is the user's label for runs (data=csv data.name=flowers): the saved config's keys are checked
+    against the option its loader names."""
+    cfg = compose(["data=csv", "data.path=x.csv", "data.target=y", "data.name=flowers"])
+    path = tmp_path / "config.yaml"
+    path.write_text(to_yaml(cfg))
+    assert compose([], config_file=path) == cfg
