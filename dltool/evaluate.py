@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import operator
 import re
@@ -19,9 +18,10 @@ import statistics
 import time
 from pathlib import Path
 
-from dltool.data.splits import SPLITS
-from dltool.errors import UserError, check_number, choices
-from dltool.runs import write_atomic, write_json, write_text
+from dltool.checkpoints import load as load_checkpoint
+from dltool.errors import UserError, check_number, choices, first_line
+from dltool.metrics import SPLITS
+from dltool.runs import run_name, run_status, write_atomic, write_json, write_text
 from dltool.train import EVAL_BATCH
 
 METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_error")
@@ -32,6 +32,8 @@ RESOURCES = ("latency_ms", "parameters")
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 REQUIREMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
 LATENCY_BATCH = 1024  # the batched latency measures one chunk of this many examples
+# what evaluate may change in a run's config: how it runs, never what it scores (data, split, seed, model)
+RUNTIME_KEYS = ("trainer.accelerator", "trainer.precision", "trainer.threads", "trainer.channels_last")
 
 
 def compute(y_true, y_pred, classes, metric: str, average: str = "macro", positive_label: str | None = None,
@@ -123,31 +125,42 @@ def check_requirements(measured: dict, requirements) -> list[dict]:
     return out
 
 
+def check_runtime_overrides(overrides) -> list[str]:
+    """``overrides`` if each only changes how a saved run runs (RUNTIME_KEYS), else a UserError: scoring a run on a
+    re-split or regenerated data set would report a number of some other experiment under its name."""
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key not in RUNTIME_KEYS:
+            raise UserError(f"override {override!r} would change what run is scored: evaluate uses the run's own data, "
+                            f"splits and model; it takes only {choices(RUNTIME_KEYS)}")
+    return list(overrides)
+
+
 def restore(run_dir, overrides=()) -> tuple:
     """Rebuild a run from its config.yaml (same seed: same splits) and load its best checkpoint into the module.
 
     The checkpoint is read first and only as weights (``weights_only=True``): a damaged or unsafe file fails before
-    the data is loaded, and is never retried as a full pickle. ``overrides`` (``key=value``) change the saved config,
-    e.g. ``trainer.accelerator=cpu`` for a run trained on a GPU.
+    the data is loaded, and is never retried as a full pickle. ``overrides`` (``key=value``, RUNTIME_KEYS only)
+    change how the saved config runs, e.g. ``trainer.accelerator=cpu`` for a run trained on a GPU.
     """
     from dltool.config import compose
     from dltool.train import build
 
     run_dir = Path(run_dir)
+    overrides = check_runtime_overrides(overrides)
     path = run_dir / "checkpoints" / "best.ckpt"
     if not path.is_file():
-        raise UserError(f"run {_name(run_dir)} has no checkpoints/best.ckpt (status: {_status(run_dir)})")
-    checkpoint = _load_checkpoint(path)
-    setup = build(compose(list(overrides), config_file=run_dir / "config.yaml"))
+        raise UserError(f"run {run_name(run_dir)} has no checkpoints/best.ckpt (status: {run_status(run_dir)})")
+    checkpoint = load_checkpoint(path)
+    setup = build(compose(overrides, config_file=run_dir / "config.yaml"))
     saved = checkpoint.get("classes")
     if saved is not None and [str(c) for c in saved] != [str(c) for c in setup.data.classes]:
-        raise UserError(f"the data of run {_name(run_dir)} changed since training: classes were "
+        raise UserError(f"the data of run {run_name(run_dir)} changed since training: classes were "
                         f"{choices(saved)}, now {choices(setup.data.classes)}")
     try:
         setup.module.load_state_dict(checkpoint["state_dict"])
     except (RuntimeError, TypeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"checkpoint {path} does not fit the model of {run_dir / 'config.yaml'}: {first}") from e
+        raise UserError(f"checkpoint {path} does not fit the model of {run_dir / 'config.yaml'}: {first_line(e)}") from e
     setup.module.to(setup.fabric.device).eval()
     return setup, setup.module
 
@@ -167,14 +180,17 @@ def predict(setup, x) -> tuple:
     return torch.cat(predicted).cpu().numpy(), torch.cat(confidence).cpu().numpy()
 
 
-def latency(module, x, repeats: int = 30, budget_s: float = 0.2) -> dict:
+def latency(module, x, repeats: int = 30, budget_s: float = 0.2, autocast=None) -> dict:
     """Milliseconds per example: median of ``repeats`` batch-1 calls (serving one request) and of a few calls on a
-    batch of up to 1,024 examples (offline scoring), after warm-up calls; each stops early after ``budget_s``."""
+    batch of up to 1,024 examples (offline scoring), after warm-up calls; each stops early after ``budget_s``.
+    ``autocast``: the run's precision context (``fabric.autocast``), so that a bf16 run is timed in bf16."""
+    import contextlib
+
     import torch
 
     module.eval()
     one, chunk = x[:1], x[:LATENCY_BATCH]
-    with torch.no_grad():
+    with torch.no_grad(), (autocast or contextlib.nullcontext)():
         for _ in range(3):
             module(one)
             module(chunk)
@@ -193,6 +209,8 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     checked before anything is loaded (class names once the data is, before anything is written); the JSON is
     written last, so its presence means the others are complete.
     """
+    from dltool.models import count_parameters
+
     run_dir = Path(run_dir)
     _check_options(metric, average, weight_by, beta)
     _check_choice(split, SPLITS, "split")
@@ -202,20 +220,20 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     setup, module = restore(run_dir, overrides)
     x, y = setup.splits[split]
     if len(y) == 0:
-        raise UserError(f"the {split} split of run {_name(run_dir)} has no examples (data.split.{split} is 0)")
+        raise UserError(f"the {split} split of run {run_name(run_dir)} has no examples (data.split.{split} is 0)")
     classes = [str(c) for c in setup.data.classes]
     y_true = y.cpu().numpy()
     y_pred, confidence = predict(setup, x)
     options = {"average": average, "positive_label": positive_label, "beta": beta, "class_weights": class_weights,
                "weight_by": weight_by}
     scores = compute(y_true, y_pred, classes, metric, **options)
-    speed = latency(module, x)
-    parameters = sum(p.numel() for p in module.parameters())
+    speed = latency(module, x, autocast=setup.fabric.autocast)
+    parameters = count_parameters(module)
     measured = {"latency_ms": speed["latency_ms_per_example"], "parameters": parameters, metric: scores["value"]}
     for name, _, _ in requirements:
         if name in METRICS and name not in measured:
             measured[name] = compute(y_true, y_pred, classes, name, **_options_for(name, options))["value"]
-    result = {"run": _name(run_dir), "split": split, "metric": metric, "value": scores["value"],
+    result = {"run": run_name(run_dir), "split": split, "metric": metric, "value": scores["value"],
               "average": scores["average"], "per_class": scores["per_class"],
               "confusion_matrix": scores["confusion_matrix"], "latency_ms_per_example": speed["latency_ms_per_example"],
               "parameters": parameters, "latency_ms_per_example_batched": speed["latency_ms_per_example_batched"],
@@ -288,31 +306,6 @@ def _median_ms(call, repeats: int, budget_s: float, device) -> float:
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
-
-
-def _load_checkpoint(path: Path) -> dict:
-    import torch
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except PermissionError as e:  # a good file this user may not read: not "damaged" (a truncated zip is OSError too)
-        raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from e
-    except Exception as e:  # truncated zip, refused pickle global, empty file: all mean the same to the user
-        raise UserError(f"cannot load checkpoint {path}: it is not a safe weights-only checkpoint or is damaged") from e
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserError(f"cannot load checkpoint {path}: it has no state_dict (not a dltool checkpoint)")
-    return checkpoint
-
-
-def _status(run_dir: Path) -> str:
-    try:
-        return str(json.loads((run_dir / "metrics.json").read_text())["status"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "unknown, no readable metrics.json"
-
-
-def _name(run_dir: Path) -> str:
-    return run_dir.name or run_dir.resolve().name
 
 
 def _write_predictions(path: Path, y_true, y_pred, confidence, classes: list[str]) -> None:

@@ -10,11 +10,13 @@ is the shape of ``mean``): a checkpoint that does not fit its model is refused, 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from dltool import __version__
-from dltool.errors import UserError, choices
-from dltool.runs import write_atomic
+from dltool.checkpoints import load as load_checkpoint
+from dltool.errors import UserError, WriteError, choices, first_line
+from dltool.runs import is_run, is_study, run_name, run_status, write_atomic
 
 FORMATS = {"safetensors": "safetensors", "pt": "pt"}  # format -> file suffix
 BUFFERS = ("mean", "std")  # the Classifier's own state besides ``net.*``
@@ -25,20 +27,19 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
 
     ``fmt`` is ``safetensors`` (string metadata in the header: dltool version, run, model, classes as JSON, the
     config.yaml text, best epoch) or ``pt`` (``torch.save`` of the plain state_dict; loads with ``weights_only=True``).
-    An existing folder as ``output`` receives ``model.<fmt>``. Returns what was written: path, bytes, tensors,
-    parameters.
+    A folder as ``output`` (one that exists, or a path ending in ``/``) receives ``model.<fmt>``. Returns what was
+    written: path, bytes, tensors, parameters.
     """
     import torch
-
-    from dltool.evaluate import _load_checkpoint, _name, _status
 
     if fmt not in FORMATS:
         raise UserError(f"unknown --format '{fmt}'; choose from: {choices(FORMATS)}")
     run_dir = Path(run_dir)
+    path = output_path(run_dir, output, fmt)
     best = run_dir / "checkpoints" / "best.ckpt"
     if not best.is_file():
-        raise UserError(f"run {_name(run_dir)} has no checkpoints/best.ckpt (status: {_status(run_dir)})")
-    checkpoint = _load_checkpoint(best)
+        raise UserError(f"run {run_name(run_dir)} has no checkpoints/best.ckpt (status: {run_status(run_dir)})")
+    checkpoint = load_checkpoint(best)
     state = checkpoint["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
@@ -48,14 +49,6 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
     config_text, model = _config(run_dir, checkpoint, best)
     parameters = _check_fits(tensors, model, checkpoint.get("classes"), best)
 
-    if output is None:
-        path = run_dir / "export" / f"model.{FORMATS[fmt]}"
-    else:
-        path = Path(output)
-        if path.is_dir():
-            path = path / f"model.{FORMATS[fmt]}"
-    if path.parent.exists() and not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: {path.parent} is not a folder")
     failures: tuple = (OSError,)
     if fmt == "safetensors":
         from safetensors import SafetensorError
@@ -64,7 +57,7 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
         metadata = {
             "format": "pt",  # the safetensors convention for tensors saved from PyTorch
             "dltool_version": __version__,
-            "run": _name(run_dir),
+            "run": run_name(run_dir),
             "model": str(model["name"]),
             "classes": json.dumps(list(checkpoint["classes"]), default=str),
             "config": config_text,
@@ -78,11 +71,42 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, write)  # a temporary file renamed into place: never half a file
     except failures as e:
-        reason = getattr(e, "strerror", None) or (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"cannot write {path}: {reason}") from e
-    return {"run": _name(run_dir), "format": fmt, "path": str(path), "bytes": path.stat().st_size,
+        raise WriteError(f"cannot write {path}: {getattr(e, 'strerror', None) or first_line(e)}") from e
+    return {"run": run_name(run_dir), "format": fmt, "path": str(path), "bytes": path.stat().st_size,
             "tensors": len(tensors), "parameters": parameters, "model": model["name"],
             "epoch": checkpoint.get("epoch")}
+
+
+def output_path(run_dir: Path, output, fmt: str) -> Path:
+    """Where the export goes: ``RUN/export/model.<fmt>`` by default; a folder receives ``model.<fmt>``.
+
+    Refused, before anything is read: a path that exists but is not a regular file (a device such as /dev/full, a
+    pipe, a link), and a path inside a run or study folder other than its ``export/`` folder, where it would replace
+    the files that make the run (config.yaml, metrics.json, checkpoints) or the study (best.yaml, study.db).
+    """
+    name = f"model.{FORMATS[fmt]}"
+    if output is None:
+        return run_dir / "export" / name
+    path = Path(output)
+    if str(output).endswith(("/", os.sep)) or (path.is_dir() and not path.is_symlink()):
+        path = path / name
+    if path.is_symlink():
+        raise UserError(f"--output {path} is a link: give the path of a regular file or a folder")
+    if path.exists() and not path.is_file():
+        raise UserError(f"--output {path} is not a regular file (a device, a pipe or a socket): give a file or folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"cannot write {path}: {parent} is not a folder")
+            break
+    for folder in path.resolve().parents:
+        if (folder / "export") in (path.resolve(), *path.resolve().parents):
+            break  # a run's export folder is where exports belong
+        if is_run(folder) or is_study(folder):
+            kind = "run" if is_run(folder) else "study"
+            raise UserError(f"--output {path} is inside the {kind} folder {folder}, where it could replace the "
+                            f"{kind}'s own files: write it elsewhere, or under {folder / 'export'}")
+    return path
 
 
 def _config(run_dir: Path, checkpoint: dict, best: Path) -> tuple[str, dict]:
@@ -112,7 +136,7 @@ def _check_fits(tensors: dict, model: dict, classes, best: Path) -> int:
     count. The input shape is the shape of the ``mean`` buffer; the class count, that of the saved classes."""
     import torch
 
-    from dltool.models import create_model
+    from dltool.models import count_parameters, create_model
 
     missing = [k for k in BUFFERS if k not in tensors]
     if missing or not classes:
@@ -128,6 +152,5 @@ def _check_fits(tensors: dict, model: dict, classes, best: Path) -> int:
             raise RuntimeError(f"unexpected key(s) {', '.join(extra)}")
         net.load_state_dict(net_state)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"checkpoint {best} does not fit its model {model['name']}: {first}") from e
-    return sum(p.numel() for p in net.parameters())
+        raise UserError(f"checkpoint {best} does not fit its model {model['name']}: {first_line(e)}") from e
+    return count_parameters(net)

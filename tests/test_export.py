@@ -14,15 +14,9 @@ import dltool
 from tests.conftest import PERMISSIONS, invoke
 
 @pytest.fixture
-def trained(digits_run):
-    """The runs folder of the suite's one short digits run, runs/r."""
-    return digits_run.parent
-
-
-@pytest.fixture
-def copy(trained, tmp_path):
+def copy(digits_runs, tmp_path):
     """A private copy of run r, without its export folder."""
-    shutil.copytree(trained / "r", tmp_path / "r", ignore=shutil.ignore_patterns("export"))
+    shutil.copytree(digits_runs / "r", tmp_path / "r", ignore=shutil.ignore_patterns("export"))
     return tmp_path
 
 
@@ -34,13 +28,13 @@ def files_in(folder) -> list:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_safetensors_hold_the_checkpoint_exactly_with_metadata(trained):
-    result = invoke("export", "r", "--runs-dir", trained, "--json")
+def test_safetensors_hold_the_checkpoint_exactly_with_metadata(digits_runs):
+    result = invoke("export", "r", "--runs-dir", digits_runs, "--json")
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
-    path = trained / "r" / "export" / "model.safetensors"
+    path = digits_runs / "r" / "export" / "model.safetensors"
     assert out["path"] == str(path) and out["bytes"] == path.stat().st_size and out["format"] == "safetensors"
-    checkpoint = best_state(trained / "r")
+    checkpoint = best_state(digits_runs / "r")
     state = checkpoint["state_dict"]
     tensors = load_file(path)
     assert set(tensors) == set(state) and {"mean", "std"} <= set(tensors)  # normalization travels with the weights
@@ -51,19 +45,19 @@ def test_safetensors_hold_the_checkpoint_exactly_with_metadata(trained):
     with safe_open(path, "pt") as f:
         meta = f.metadata()
     assert json.loads(meta["classes"]) == list(checkpoint["classes"])
-    assert meta["config"] == (trained / "r" / "config.yaml").read_text()
+    assert meta["config"] == (digits_runs / "r" / "config.yaml").read_text()
     assert meta["run"] == "r" and meta["model"] == "mlp" and meta["dltool_version"] == dltool.__version__
     assert meta["epoch"] == str(checkpoint["epoch"])
     assert files_in(path.parent) == ["model.safetensors"]  # no temporary file left behind
 
 
-def test_a_module_rebuilt_from_the_config_predicts_like_the_checkpoint(trained):
+def test_a_module_rebuilt_from_the_config_predicts_like_the_checkpoint(digits_runs):
     from dltool.config import compose
     from dltool.evaluate import predict, restore
     from dltool.train import build
 
-    assert invoke("export", "r", "--runs-dir", trained).exit_code == 0
-    run_dir = trained / "r"
+    assert invoke("export", "r", "--runs-dir", digits_runs).exit_code == 0
+    run_dir = digits_runs / "r"
     setup, module = restore(run_dir)
     rebuilt = build(compose([], config_file=run_dir / "config.yaml"))
     rebuilt.module.load_state_dict(load_file(run_dir / "export" / "model.safetensors"))  # strict: every key fits
@@ -74,20 +68,20 @@ def test_a_module_rebuilt_from_the_config_predicts_like_the_checkpoint(trained):
     assert (predict(rebuilt, x)[0] == predict(setup, x)[0]).all()
 
 
-def test_pt_format_is_a_plain_state_dict_for_weights_only_loading(trained, tmp_path):
-    result = invoke("export", trained / "r", "--format", "pt", "--output", tmp_path / "w.pt", "--json")
+def test_pt_format_is_a_plain_state_dict_for_weights_only_loading(digits_runs, tmp_path):
+    result = invoke("export", digits_runs / "r", "--format", "pt", "--output", tmp_path / "w.pt", "--json")
     assert result.exit_code == 0, result.stderr
     loaded = torch.load(tmp_path / "w.pt", weights_only=True)
-    state = best_state(trained / "r")["state_dict"]
+    state = best_state(digits_runs / "r")["state_dict"]
     assert set(loaded) == set(state) and all(torch.equal(loaded[k], v) for k, v in state.items())
-    into_folder = invoke("export", "r", "--runs-dir", trained, "--format", "pt", "-o", tmp_path, "--json")
+    into_folder = invoke("export", "r", "--runs-dir", digits_runs, "--format", "pt", "-o", tmp_path, "--json")
     assert json.loads(into_folder.stdout)["path"] == str(tmp_path / "model.pt")
 
 
-def test_the_report_names_the_file_and_its_size(trained):
-    result = invoke("export", "r", "--runs-dir", trained)
+def test_the_report_names_the_file_and_its_size(digits_runs):
+    result = invoke("export", "r", "--runs-dir", digits_runs)
     assert result.exit_code == 0, result.stderr
-    size = (trained / "r" / "export" / "model.safetensors").stat().st_size
+    size = (digits_runs / "r" / "export" / "model.safetensors").stat().st_size
     assert "17,610 parameters" in result.stdout and f"({size:,} bytes)" in result.stdout
     assert "export" in invoke("--help").stdout
 
@@ -116,6 +110,9 @@ def _another_model(run):  # a safe checkpoint whose weights do not fit the model
         (_truncated, ["r"], "it is not a safe weights-only checkpoint or is damaged"),
         (_another_model, ["r"], "does not fit its model mlp: "),
         (None, ["r", "--output", "config.yaml/model.safetensors"], "config.yaml is not a folder"),
+        (None, ["r", "--output", "checkpoints/best.ckpt"], "is inside the run folder"),
+        (None, ["r", "--output", "metrics.json"], "is inside the run folder"),
+        (None, ["r", "--output", "/dev/full"], "--output /dev/full is not a regular file"),
     ],
 )
 def test_mistakes_give_one_line_exit_2_and_no_file(copy, damage, args, message, monkeypatch):
@@ -158,3 +155,28 @@ def test_a_read_only_output_folder_is_one_line(copy, tmp_path):
     finally:
         folder.chmod(0o700)
     assert result.exit_code == 2 and "Permission denied" in result.stderr and not files_in(folder)
+
+
+def test_an_output_never_replaces_what_makes_a_run_or_a_study(copy, tmp_path):
+    """--output inside a run folder (config.yaml, metrics.json, a checkpoint) or a study folder is refused, and
+    the folder is left as it was; a path ending in / is a folder; a parent that is a file is one line."""
+    import hashlib
+
+    def digest(folder):
+        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "best.yaml").write_text("trial: 0\n")
+    before = digest(copy), digest(study)
+    for target in (copy / "r" / "config.yaml", copy / "r" / "metrics.json", copy / "r" / "checkpoints" / "best.ckpt",
+                   copy / "r" / "checkpoints", study / "best.yaml"):
+        result = invoke("export", "r", "--runs-dir", copy, "--output", target)
+        assert result.exit_code == 2 and "is inside the" in result.stderr, (target, result.stderr)
+    assert (digest(copy), digest(study)) == before
+    folder = invoke("export", "r", "--runs-dir", copy, "--output", f"{tmp_path / 'new'}/", "--json")
+    assert folder.exit_code == 0, folder.stderr
+    assert json.loads(folder.stdout)["path"] == str(tmp_path / "new" / "model.safetensors")
+    (tmp_path / "afile").write_text("")
+    blocked = invoke("export", "r", "--runs-dir", copy, "--output", tmp_path / "afile" / "m.pt")
+    assert blocked.exit_code == 2 and f"{tmp_path / 'afile'} is not a folder" in blocked.stderr
