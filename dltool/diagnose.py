@@ -9,17 +9,20 @@ Definitions (Ng, Machine Learning Yearning ch. 22, 40-41), on errors as fraction
 
 The focus is the largest gap; a tie goes to the earlier rung of the ladder (fix bias before variance, as the course's
 basic recipe does). Gaps under ``tolerance`` do not count: when none is left, the run is doing well.
+
+Pure maths on numbers: reading a run folder lives in dltool.runs, writing a diagnosis in dltool.report.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from dltool.errors import UserError, check_number, choices
+from dltool.metrics import SPLITS
 
-ERRORS = ("human", "train", "train_dev", "dev", "test")
+ERRORS = ("human", *SPLITS)  # the rungs of the ladder, in order
+ERROR_LABELS = {"human": "human", "train": "train", "train_dev": "train-dev", "dev": "dev", "test": "test"}
 GAPS = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
+RUNGS = {"avoidable_bias": ("human", "train"), "variance": ("train", "train_dev"), "data_mismatch": ("train_dev", "dev"),
+         "dev_overfitting": ("dev", "test")}  # each gap: the later rung minus the earlier one
 TOLERANCE = 0.01  # one percentage point
 LABELS = {"avoidable_bias": "avoidable bias", "variance": "variance", "data_mismatch": "data mismatch",
           "dev_overfitting": "dev overfitting", "none": "none"}
@@ -101,21 +104,41 @@ def notes(errors: dict, g: dict, tolerance: float = TOLERANCE) -> list[str]:
     return out
 
 
-def diagnose(errors: dict, tolerance: float = TOLERANCE, config: dict | None = None, run: str | None = None) -> dict:
+def diagnose(errors: dict, tolerance: float = TOLERANCE, config: dict | None = None, run: str | None = None,
+             status: str = "completed") -> dict:
     """The whole diagnosis as a JSON-ready dict: errors, gaps, focus, notes and recommendations.
 
-    ``config`` (the run's resolved config) and ``run`` (its folder) make the recommendations ready commands.
+    ``config`` (the run's resolved config) and ``run`` (its folder) make the recommendations ready commands. A run
+    whose ``status`` is ``diverged`` broke off: its errors are those of the last good checkpoint, so what to try first
+    is to make training stable, not the remedies of its gaps (a bigger model would diverge as well).
     """
     errors = check_errors({k: errors.get(k) for k in ERRORS})
     g = gaps(errors)
     chosen = focus(g, tolerance)
     large = [chosen] + [k for k in GAPS if k != chosen and g[k] is not None and g[k] >= max(tolerance, g[chosen] / 2)] \
         if chosen != "none" else []
-    recs = []
-    for gap in large:
-        recs += recommendations(gap, config, run)
-    return {"errors": errors, "gaps": g, "focus": chosen, "notes": notes(errors, g, tolerance),
-            "recommendations": recs}
+    found = notes(errors, g, tolerance)
+    if status == "diverged":
+        found.insert(0, "Training diverged (the loss became NaN or infinite): these errors are those of the best "
+                        "checkpoint before it, and no gap can be trusted until training is stable.")
+        recs = divergence_remedies(config, run)
+    else:
+        recs = [r for gap in large for r in recommendations(gap, config, run)]
+    return {"errors": errors, "gaps": g, "focus": chosen, "notes": found, "recommendations": recs}
+
+
+def divergence_remedies(config: dict | None = None, run: str | None = None) -> list[str]:
+    """What makes a diverging run stable (course 2): a smaller learning rate first, then clipped gradients."""
+    opt = (config or {}).get("optimizer") or {}
+    lower = f"optimizer.lr={opt['lr'] / 10:g}" if isinstance(opt.get("lr"), (int, float)) else None
+    ready = config is not None and run is not None
+
+    def rec(text: str, override: str | None) -> str:
+        return f"{text}: `dltool train --config {run}/config.yaml {override}`" if ready and override else text
+
+    return [rec("Lower the learning rate (a tenth)", lower),
+            rec("Clip the gradient norm", "trainer.gradient_clip=1.0"),
+            "Check the inputs for huge or non-finite values (normalization on: data.normalize=true)"]
 
 
 def recommendations(gap: str, config: dict | None = None, run: str | None = None) -> list[str]:
@@ -179,29 +202,3 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
 def _keep(model: dict) -> float:
     keep = model.get("keep_prob", 1.0)
     return min(keep) if isinstance(keep, list) else keep
-
-
-def diagnose_run(run_dir: Path, human_error: float | None = None, tolerance: float = TOLERANCE) -> dict:
-    """Diagnose a run folder from its metrics.json; write diagnosis.json, diagnosis.md and diagnosis.png into it."""
-    from omegaconf import OmegaConf
-
-    from dltool.report import diagnosis_chart, diagnosis_markdown
-    from dltool.runs import write_json, write_text
-
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    except FileNotFoundError:
-        raise UserError(f"run {run_dir} has no metrics.json (still running, or not a dltool run)") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"run {run_dir} has an unreadable metrics.json: {e}") from None
-    splits = metrics.get("splits") or {}
-    errors = {k: (splits.get(k) or {}).get("error") for k in ERRORS[1:]}
-    if errors["train"] is None or errors["dev"] is None:
-        raise UserError(f"run {run_dir} has no train and dev errors to diagnose (status: {metrics.get('status')})")
-    errors["human"] = human_error if human_error is not None else metrics.get("human_error")
-    config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")) if (run_dir / "config.yaml").is_file() else None
-    result = {"run": run_dir.name, **diagnose(errors, tolerance, config, str(run_dir))}
-    write_json(run_dir / "diagnosis.json", result)
-    write_text(run_dir / "diagnosis.md", diagnosis_markdown(result))
-    diagnosis_chart(result, run_dir / "diagnosis.png")
-    return result

@@ -1,11 +1,16 @@
-"""Reports: rich tables on stdout, markdown and PNG charts. Thin: the numbers come from dltool.diagnose and dltool.evaluate."""
+"""Reports: rich tables on stdout, markdown and PNG charts, and the diagnosis files of a run. Thin: the numbers come
+from dltool.diagnose and dltool.evaluate, the run's files from dltool.runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dltool.data.splits import SPLITS
-from dltool.runs import write_atomic
+from dltool.diagnose import ERROR_LABELS, ERRORS, GAPS, LABELS, RUNGS, TOLERANCE, diagnose
+from dltool.errors import UserError
+from dltool.metrics import SPLITS
+from dltool.runs import read_config, read_metrics, split_errors, write_atomic, write_json, write_text
+
+LADDER = tuple((k, ERROR_LABELS[k]) for k in ERRORS)
 
 
 def print_run(result: dict, runs_dir: Path) -> None:
@@ -30,9 +35,22 @@ def print_run(result: dict, runs_dir: Path) -> None:
     console.print(f"saved in {Path(runs_dir) / result['run']}")
 
 
-LADDER = (("human", "human"), ("train", "train"), ("train_dev", "train-dev"), ("dev", "dev"), ("test", "test"))
-RUNGS = {"avoidable_bias": ("human", "train"), "variance": ("train", "train_dev"), "data_mismatch": ("train_dev", "dev"),
-         "dev_overfitting": ("dev", "test")}
+def diagnose_run(run_dir: Path, human_error: float | None = None, tolerance: float = TOLERANCE) -> dict:
+    """Diagnose a run folder from its metrics.json; write diagnosis.json, diagnosis.md and diagnosis.png into it."""
+    metrics = read_metrics(run_dir)
+    if metrics is None:
+        why = "unreadable" if (run_dir / "metrics.json").exists() else "no"
+        raise UserError(f"run {run_dir} has {why} metrics.json (still running, or not a dltool run)")
+    errors = split_errors(metrics)
+    if errors["train"] is None or errors["dev"] is None:
+        raise UserError(f"run {run_dir} has no train and dev errors to diagnose (status: {metrics.get('status')})")
+    errors["human"] = human_error if human_error is not None else metrics.get("human_error")
+    result = {"run": run_dir.name, **diagnose(errors, tolerance, read_config(run_dir), str(run_dir),
+                                               status=metrics.get("status", "completed"))}
+    write_json(run_dir / "diagnosis.json", result)
+    write_text(run_dir / "diagnosis.md", diagnosis_markdown(result))
+    diagnosis_chart(result, run_dir / "diagnosis.png")
+    return result
 
 
 def _fmt(value) -> str:
@@ -43,8 +61,6 @@ def print_diagnosis(d: dict) -> None:
     """The error ladder, the gaps (focus marked), notes and recommendations, as rich tables on stdout."""
     from rich.console import Console
     from rich.table import Table
-
-    from dltool.diagnose import GAPS, LABELS
 
     console = Console()
     errors = Table(title="errors" + (f" of run {d['run']}" if d.get("run") else ""))
@@ -68,8 +84,6 @@ def print_diagnosis(d: dict) -> None:
 
 
 def diagnosis_markdown(d: dict) -> str:
-    from dltool.diagnose import GAPS, LABELS
-
     lines = [f"# Diagnosis{' of ' + d['run'] if d.get('run') else ''}", "",
              "| " + " | ".join(label for _, label in LADDER) + " |", "|" + "---|" * len(LADDER),
              "| " + " | ".join(_fmt(d["errors"][k]) for k, _ in LADDER) + " |", "",
@@ -86,8 +100,6 @@ def diagnosis_chart(d: dict, path: Path) -> None:
     """A PNG of the error ladder (human -> train -> train-dev -> dev -> test) with each gap marked; focus in red."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from dltool.diagnose import LABELS
 
     rungs = [(k, label) for k, label in LADDER if d["errors"][k] is not None]
     xs = {k: i for i, (k, _) in enumerate(rungs)}
@@ -172,8 +184,6 @@ def print_runs(rows: list[dict]) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
-
-    from dltool.diagnose import LABELS
 
     table = Table(title=f"{len(rows)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("run", "model", "data", "status", "train", "train-dev", "dev", "test", "focus", "s"):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from dltool.errors import UserError, WriteError, first_line
+from dltool.metrics import SPLITS
 
 NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -132,14 +133,14 @@ def find_run(run: str, runs_dir: str | Path = "runs") -> Path:
     runs_dir = Path(runs_dir)
     path = Path(run)
     if run and (len(path.parts) != 1 or run in (".", "..")):
-        if _is_run(path):
+        if is_run(path):
             return path
         raise UserError(f"no run folder at {run} (a run folder holds config.yaml and metrics.json)")
     candidate = runs_dir / check_name(run)
     if candidate.is_symlink() and not candidate.resolve().is_relative_to(runs_dir.resolve()):
         raise UserError(f"run '{run}' in {runs_dir} is a link to {candidate.resolve()}, outside the runs folder")
     for folder in (candidate, path):
-        if _is_run(folder):
+        if is_run(folder):
             return folder
     if candidate.is_dir():
         raise UserError(f"{candidate} is not a run folder: it has no config.yaml or metrics.json")
@@ -155,11 +156,22 @@ def _run_names(runs_dir: str | Path) -> list[str]:
     runs_dir = check_runs_dir(runs_dir)
     if not runs_dir.is_dir():
         return []
-    return sorted(p.name for p in runs_dir.iterdir() if _is_run(p))
+    return sorted(p.name for p in runs_dir.iterdir() if is_run(p))
 
 
-def _is_run(path: Path) -> bool:
+def is_run(path: Path) -> bool:
+    """A run folder holds config.yaml (from the start) and metrics.json (at the end)."""
     return path.is_dir() and ((path / "metrics.json").is_file() or (path / "config.yaml").is_file())
+
+
+def is_study(path: Path) -> bool:
+    """A study folder holds its study.db (default storage), trials.csv and best.yaml."""
+    return path.is_dir() and any((path / name).is_file() for name in ("study.db", "trials.csv", "best.yaml"))
+
+
+def run_name(run_dir: Path) -> str:
+    """The name of a run folder, also when it was given as '.' or a path ending in '..'."""
+    return run_dir.name or run_dir.resolve().name
 
 
 RUN_COLUMNS = ("name", "model", "data", "status", "train_error", "train_dev_error", "dev_error", "test_error", "focus",
@@ -178,7 +190,7 @@ def list_runs(runs_dir: str | Path = "runs", sort: str = "started") -> list[dict
     for name in _run_names(runs_dir):
         folder = Path(runs_dir) / name
         row = dict.fromkeys(RUN_COLUMNS)
-        row.update(name=name, status="incomplete", started=time.strftime(
+        row.update(name=name, status=run_status(folder), started=time.strftime(
             "%Y-%m-%d %H:%M:%S", time.localtime((folder / "config.yaml").stat().st_mtime))
             if (folder / "config.yaml").is_file() else None)
         try:
@@ -186,22 +198,33 @@ def list_runs(runs_dir: str | Path = "runs", sort: str = "started") -> list[dict
             row.update(model=cfg.model.name, data=cfg.data.name)
         except Exception:  # an unreadable config still lists the run
             pass
-        try:
-            metrics = json.loads((folder / "metrics.json").read_text())
-        except (OSError, ValueError):
-            metrics = None
-        if metrics is None:
-            row["status"] = _process_status(folder)
-        if isinstance(metrics, dict):
-            splits = metrics.get("splits") or {}
-            errors = {k: (splits.get(k) or {}).get("error") for k in ("train", "train_dev", "dev", "test")}
-            row.update({f"{k}_error": v for k, v in errors.items()}, status=metrics.get("status"),
-                       seconds=metrics.get("seconds"))
-            if errors["train"] is not None and errors["dev"] is not None:
+        metrics = read_metrics(folder)
+        if metrics is not None:
+            errors = split_errors(metrics)
+            row.update({f"{k}_error": v for k, v in errors.items()}, seconds=metrics.get("seconds"))
+            # a focus only for a run that completed: a diverged one's gaps are of a model whose training broke off
+            if row["status"] == "completed" and errors["train"] is not None and errors["dev"] is not None:
                 row["focus"] = focus(gaps({"human": metrics.get("human_error"), **errors}))
         rows.append(row)
     present = [r for r in rows if r[sort] is not None]
     return sorted(present, key=lambda r: r[sort]) + [r for r in rows if r[sort] is None]
+
+
+def split_errors(metrics: dict) -> dict[str, float | None]:
+    """The error of each split in a metrics.json (None for a split that was not measured)."""
+    splits = metrics.get("splits") or {}
+    return {k: (splits.get(k) or {}).get("error") if isinstance(splits.get(k), dict) else None for k in SPLITS}
+
+
+def read_config(run_dir: str | Path) -> dict | None:
+    """A run's config.yaml as a plain dict; None where it is missing or unreadable."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return config if isinstance(config, dict) else None
 
 
 def read_metrics(run_dir: str | Path) -> dict | None:

@@ -128,7 +128,7 @@ def test_every_recommended_command_composes(tmp_path):
 
 
 def test_diagnosing_a_real_run_writes_json_markdown_and_chart(tmp_path):
-    from dltool.diagnose import diagnose_run
+    from dltool.report import diagnose_run
     from dltool.train import train
 
     train(compose(["data=digits", "trainer.max_epochs=3"]), runs_dir=tmp_path, name="r", progress=False)
@@ -139,3 +139,22 @@ def test_diagnosing_a_real_run_writes_json_markdown_and_chart(tmp_path):
     assert "Focus" in (tmp_path / "r" / "diagnosis.md").read_text()
     assert (tmp_path / "r" / "diagnosis.png").read_bytes()[:4] == b"\x89PNG"
     assert diagnose_run(tmp_path / "r", human_error=0.2)["errors"]["human"] == 0.2
+
+
+def test_a_diverged_run_is_told_to_train_stably_not_to_grow(tmp_path):
+    """A run whose loss became NaN: its diagnosis says so first and recommends a lower learning rate and clipping,
+    never a bigger model; ``dltool runs`` shows it with no focus."""
+    from dltool.report import diagnose_run
+    from dltool.runs import list_runs
+    from dltool.train import train
+
+    result = train(compose(["data=digits", "optimizer=sgd", "scheduler=exponential", "scheduler.gamma=1000",
+                            "trainer.max_epochs=30"]), runs_dir=tmp_path, name="boom", progress=False)
+    assert result["status"] == "diverged"
+    d = diagnose_run(tmp_path / "boom")
+    assert d["notes"][0].startswith("Training diverged")
+    assert d["recommendations"][0].startswith("Lower the learning rate (a tenth): `dltool train --config")
+    assert d["recommendations"][0].endswith("optimizer.lr=0.01`")  # sgd's 0.1, a tenth
+    assert not any("Bigger model" in r for r in d["recommendations"])
+    [row] = list_runs(tmp_path)
+    assert row["status"] == "diverged" and row["focus"] is None and row["dev_error"] is not None
