@@ -1,5 +1,4 @@
-"""Training steps per second on a GPU: dltool against a plain PyTorch loop, same GPU, same data, same batch size
-(issue #5). Two models: a ResNet-style CNN on 3x32x32 images and the MLP on 40 features (MNIST-1D's shape), both on
+"""Training steps per second on a GPU: dltool against a plain PyTorch loop, same GPU, same data, same batch size. Two models: a ResNet-style CNN on 3x32x32 images and the MLP on 40 features (MNIST-1D's shape), both on
 `data=synthetic` (random inputs, labels from a random linear teacher; no download).
 
 (a) plain loop: bench/hand_loop.train_by_hand over the same net, the data already on the GPU (standardized once),

@@ -11,7 +11,7 @@ from dltool.errors import UserError
 
 
 def pct(**errors):
-    """REFERENCE.md's worked examples are in percent; dltool works in fractions."""
+    """Ng's worked examples are in percent; dltool works in fractions."""
     return {k: v / 100 for k, v in errors.items()}
 
 
@@ -19,7 +19,7 @@ def approx_pct(**g):
     return {k: (None if v is None else pytest.approx(v / 100, abs=1e-9)) for k, v in g.items()}
 
 
-# Ng's worked examples (Machine Learning Yearning ch. 20-22, 40-43; REFERENCE.md)
+# Ng's worked examples (Machine Learning Yearning ch. 20-22, 40-43)
 def test_human_1_train_8_dev_10_is_a_bias_problem():
     g = gaps(pct(human=1, train=8, dev=10))
     assert g == approx_pct(avoidable_bias=7, variance=2, data_mismatch=None, dev_overfitting=None)

@@ -244,7 +244,7 @@ def test_evaluate_a_trained_run(digits_run):
     result = evaluate_run(run_dir, metric="f1")
     n = metrics["splits"]["test"]["n"]
     assert {"run", "split", "metric", "value", "average", "per_class", "confusion_matrix", "latency_ms_per_example",
-            "parameters"} <= set(result)  # CONTRACT.md's evaluate --json
+            "parameters"} <= set(result)  # the README's evaluate --json
     assert result["run"] == "r" and result["split"] == "test" and result["metric"] == "f1" and result["n"] == n
     assert result["average"] == "macro" and 0.5 < result["value"] <= 1 and result["requirements"] == []
     assert sum(map(sum, result["confusion_matrix"])) == n

@@ -14,7 +14,7 @@ def n_params(net):
 
 
 def test_paper_cnn_has_5210_parameters():
-    net = create_model("cnn_paper", (40,), 10)  # REFERENCE.md: 3 x Conv1d(25) + Linear(125 -> 10)
+    net = create_model("cnn_paper", (40,), 10)  # Greydanus & Kobak 2024: 3 x Conv1d(25) + Linear(125 -> 10)
     assert n_params(net) == 5_210
     convs = of_type(net, nn.Conv1d)
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [

@@ -14,7 +14,7 @@ def linears(net):
 
 
 def test_paper_mlp_has_15210_parameters():
-    net = create_model("mlp", (40,), 10, hidden=[100, 100])  # REFERENCE.md: 40 -> 100 -> 100 -> 10
+    net = create_model("mlp", (40,), 10, hidden=[100, 100])  # Greydanus & Kobak 2024: 40 -> 100 -> 100 -> 10
     assert sum(p.numel() for p in net.parameters()) == 15_210
 
 

@@ -14,7 +14,7 @@ def n_params(module):
 
 
 def test_paper_gru_has_5134_parameters():
-    net = create_model("gru_paper", (40,), 10)  # REFERENCE.md: bidirectional GRU, hidden 6, flattened outputs
+    net = create_model("gru_paper", (40,), 10)  # Greydanus & Kobak 2024: bidirectional GRU, hidden 6, flattened outputs
     # per direction 3 gates x (6 x 1 input weights + 6 x 6 recurrent weights + 2 x 6 biases) = 162
     assert n_params(net.rnn) == 2 * 3 * (6 * 1 + 6 * 6 + 2 * 6) == 324
     assert (net.head.in_features, n_params(net.head)) == (40 * 12, 4_810)
