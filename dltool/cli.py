@@ -10,8 +10,37 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage mistakes (an unknown option or command, ``--seed abc``) are one line on stderr and exit code 2, like
+    every other mistake, not click's usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        import sys
+
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click (pyproject's bound)
+
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as e:  # plain `dltool`: the help, as before
+            typer.echo(e.ctx.get_help() if e.ctx else str(e))
+            sys.exit(0)
+        except UsageError as e:
+            command = " ".join(["dltool", *e.ctx.command_path.split()[1:]]) if e.ctx else "dltool"
+            typer.echo(f"dltool: error: {e.format_message().strip()} (see {command} -h)", err=True)
+            sys.exit(2)
+        except typer.Abort:
+            typer.echo("dltool: aborted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="dltool: train, tune and diagnose deep-learning experiments the way Ng's Deep Learning Specialization teaches.",
     no_args_is_help=True,
     add_completion=False,
@@ -48,6 +77,23 @@ def _command(fn):
     return app.command()(wrapper)
 
 
+def _print_json(obj) -> None:
+    """One JSON object on stdout; a float JSON cannot hold (NaN, infinity) is null, as in the files dltool writes."""
+    from dltool.runs import finite
+
+    print(json.dumps(finite(obj), allow_nan=False))
+
+
+def _warn_unfinished(run_dir: Path) -> None:
+    """evaluate and export read a run's best checkpoint: say so when it is from a run that did not complete."""
+    from dltool.runs import run_status
+
+    status = run_status(run_dir)
+    if status not in ("completed", "diverged"):
+        typer.echo(f"dltool: warning: run {run_dir.name} is {status}: its best checkpoint is from an unfinished run",
+                   err=True)
+
+
 @_command
 def train(
     overrides: Overrides = None,
@@ -66,9 +112,14 @@ def train(
     from dltool.config import compose
     from dltool.train import train as run_training
 
-    overrides = list(overrides or []) + ([f"seed={seed}"] if seed is not None else [])
+    from dltool.errors import UserError
+
+    overrides = list(overrides or [])
+    if seed is not None:
+        if any(o.lstrip("+~").split("=", 1)[0] == "seed" for o in overrides):
+            raise UserError(f"the seed is given twice (--seed {seed} and a seed= override): give it once")
+        overrides.append(f"seed={seed}")
     if resume is not None:
-        from dltool.errors import UserError
         from dltool.runs import find_run
 
         if overrides or config or name:
@@ -78,11 +129,16 @@ def train(
     else:
         result = run_training(compose(overrides, config_file=config), runs_dir=runs_dir, name=name, progress=True)
     if json_out:
-        print(json.dumps(result))
+        _print_json(result)
     else:
         from dltool.report import print_run
 
         print_run(result, runs_dir)
+    if result["status"] == "diverged":  # a result, but not a good one: scripts must not take it for one
+        typer.echo(f"dltool: run {result['run']} diverged after {result['epochs']} epochs (the loss became NaN or "
+                   f"infinite); its numbers are those of epoch {result['best_epoch']}: try a lower optimizer.lr or "
+                   "trainer.gradient_clip=1.0", err=True)
+        raise typer.Exit(1)
 
 
 @_command
@@ -119,7 +175,7 @@ def tune(
                        heartbeat=heartbeat)
     summary = run_study(opts)
     if json_out:
-        print(json.dumps(summary))
+        _print_json(summary)
     else:
         from dltool.report import print_study
 
@@ -151,7 +207,7 @@ def models(
     configs = {name: OmegaConf.to_container(compose([f"model={name}", *overrides]).model) for name in group_options("model")}
     rows = catalog(data.input_shape, data.num_classes, configs)
     if json_out:
-        print(json.dumps({"data": cfg.data.name, "input_shape": list(data.input_shape), "models": rows}))
+        _print_json({"data": cfg.data.name, "input_shape": list(data.input_shape), "models": rows})
     else:
         from dltool.report import print_models
 
@@ -171,7 +227,8 @@ def diagnose(
     Examples: dltool diagnose my-run | dltool diagnose --errors human=0.01,train=0.08,dev=0.10
     """
     from dltool.diagnose import diagnose as diagnose_errors
-    from dltool.diagnose import diagnose_run, parse_errors
+    from dltool.diagnose import parse_errors
+    from dltool.report import diagnose_run
     from dltool.errors import UserError
     from dltool.runs import find_run
 
@@ -185,7 +242,7 @@ def diagnose(
             values["human"] = human_error
         result = diagnose_errors(values)
     if json_out:
-        print(json.dumps(result))
+        _print_json(result)
     else:
         from dltool.report import print_diagnosis
 
@@ -218,13 +275,15 @@ def evaluate(
     from dltool.evaluate import evaluate_run, parse_class_weights
     from dltool.runs import find_run
 
+    run_dir = find_run(run, runs_dir)
     result = evaluate_run(
-        find_run(run, runs_dir), metric=metric, split=split, average=average, positive_label=positive_label,
+        run_dir, metric=metric, split=split, average=average, positive_label=positive_label,
         beta=beta, class_weights=parse_class_weights(class_weights) if class_weights else None, weight_by=weight_by,
         requires=require or (), overrides=overrides or (),
     )
+    _warn_unfinished(run_dir)
     if json_out:
-        print(json.dumps(result))
+        _print_json(result)
     else:
         from dltool.report import print_evaluation
 
@@ -237,7 +296,7 @@ def evaluate(
 def export(
     run: Annotated[str, typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)],
     fmt: Annotated[str, typer.Option("--format", help="safetensors (with metadata) or pt (a plain state_dict for torch.load).")] = "safetensors",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (or a folder for model.<format>); default RUN/export/model.<format>.", show_default=False)] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="File to write (or a folder, existing or ending in /, for model.<format>); default RUN/export/model.<format>.", show_default=False)] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     json_out: Json = False,
 ) -> None:
@@ -250,9 +309,11 @@ def export(
     from dltool.export import export_run
     from dltool.runs import find_run
 
-    result = export_run(find_run(run, runs_dir), fmt=fmt, output=output)
+    run_dir = find_run(run, runs_dir)
+    result = export_run(run_dir, fmt=fmt, output=output)
+    _warn_unfinished(run_dir)
     if json_out:
-        print(json.dumps(result))
+        _print_json(result)
     else:
         from dltool.report import print_export
 
@@ -271,7 +332,7 @@ def runs(
 
     rows = list_runs(runs_dir, sort)
     if json_out:
-        print(json.dumps({"runs_dir": str(runs_dir), "runs": rows}))
+        _print_json({"runs_dir": str(runs_dir), "runs": rows})
     elif csv_out:
         import csv
         import sys

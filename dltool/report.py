@@ -17,8 +17,11 @@ def print_run(result: dict, runs_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"run {result['run']}: {result['status']}, best epoch {result['best_epoch']} of "
-                        f"{result['epochs']}, {result['seconds']:.1f} s")
+    console = Console()
+    # a line of its own, not the table's title: a title is centred and wraps to the table's width
+    console.print(f"run {result['run']}: {result['status']}, best epoch {result['best_epoch']} of "
+                  f"{result['epochs']}, {result['seconds']:.1f} s", markup=False, highlight=False, soft_wrap=True)
+    table = Table()
     for column in ("split", "error", "accuracy", "loss", "n"):
         table.add_column(column, justify="left" if column == "split" else "right")
     if result["human_error"] is not None:
@@ -30,9 +33,8 @@ def print_run(result: dict, runs_dir: Path) -> None:
             table.add_row(split, f"{m['error']:.4f}", f"{1 - m['error']:.4f}", loss, str(m["n"]))
         else:
             table.add_row(split, "-", "-", "-", "0")
-    console = Console()
     console.print(table)
-    console.print(f"saved in {Path(runs_dir) / result['run']}")
+    console.print(f"saved in {Path(runs_dir) / result['run']}", markup=False, highlight=False, soft_wrap=True)
 
 
 def diagnose_run(run_dir: Path, human_error: float | None = None, tolerance: float = TOLERANCE) -> dict:
@@ -180,54 +182,96 @@ def print_export(result: dict) -> None:
 
 
 def print_runs(rows: list[dict]) -> None:
-    """The runs table: one row per run, errors side by side, the diagnosed focus."""
+    """The runs table: one row per run, errors side by side, the diagnosed focus.
+
+    Names are never folded or cut: where the terminal is too narrow for every column, the model and data columns go
+    first (default run names begin with both), then the seconds; where it is narrower still, each run takes two
+    lines, its name, status and focus, then its errors."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("run", "model", "data", "status", "train", "train-dev", "dev", "test", "focus", "s"):
-        if column in ("train", "train-dev", "dev", "test", "s"):  # numbers keep their width; names fold
-            table.add_column(column, justify="right", no_wrap=True, min_width=len(column) if column != "s" else 3)
-        else:
-            table.add_column(column, overflow="fold")
-    for r in rows:
-        seconds = "-" if r["seconds"] is None else f"{r['seconds']:.0f}"
-        errors = ("-" if r[f"{k}_error"] is None else f"{r[f'{k}_error']:.3f}" for k in ("train", "train_dev", "dev", "test"))
-        table.add_row(r["name"], r["model"] or "-", r["data"] or "-", r["status"] or "-", *errors,
-                      LABELS.get(r["focus"], "-"), seconds)
+    def number(value, digits):
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    columns = {  # header -> (cells, right-aligned)
+        "run": ([r["name"] for r in rows], False), "model": ([r["model"] or "-" for r in rows], False),
+        "data": ([r["data"] or "-" for r in rows], False), "status": ([r["status"] or "-" for r in rows], False),
+        **{label: ([number(r[f"{k}_error"], 3) for r in rows], True)
+           for k, label in (("train", "train"), ("train_dev", "train-dev"), ("dev", "dev"), ("test", "test"))},
+        "focus": ([LABELS.get(r["focus"], "-") for r in rows], False),
+        "s": ([number(r["seconds"], 0) for r in rows], True),
+    }
     console = Console()
     if not console.is_terminal:  # piped into a file or a pager: no terminal width to respect
         console = Console(width=160)
+
+    def width(names) -> int:
+        # each cell is padded by one space a side, columns are parted by the box's blank divider, and it has edges
+        return sum(max(len(h), *(len(c) for c in columns[h][0])) for h in names) + 3 * (len(names) - 1) + 2
+
+    shown = list(columns)
+    for optional in ("model", "data", "s"):
+        if rows and width(shown) > console.width:
+            shown.remove(optional)
+    if rows and width(shown) > console.width:
+        console.print(f"{len(rows)} runs", markup=False, highlight=False)
+        for i, r in enumerate(rows):
+            console.print(f"{r['name']}  {columns['status'][0][i]}  focus {columns['focus'][0][i]}", markup=False,
+                          highlight=False, soft_wrap=True)
+            errors = "  ".join(f"{h} {columns[h][0][i]}" for h in ("train", "train-dev", "dev", "test"))
+            console.print(f"  {errors}  {columns['s'][0][i]} s", markup=False, highlight=False, soft_wrap=True)
+        return
+    table = Table(title=f"{len(rows)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in shown:
+        table.add_column(header, justify="right" if columns[header][1] else "left", no_wrap=True)
+    for i in range(len(rows)):
+        table.add_row(*(columns[h][0][i] for h in shown))
     console.print(table)
 
 
 def _range(values: list) -> str:
-    return "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values) + "]"
+    """A stage's range or choices, short: floats to 4 significant digits, lists as [a,b]."""
+
+    def short(v) -> str:
+        if isinstance(v, list):
+            return "[" + ",".join(short(x) for x in v) + "]"
+        return f"{v:.4g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) else str(v)
+
+    return "[" + ", ".join(short(v) for v in values) + "]"
 
 
 def print_study(summary: dict) -> None:
-    """The stages with their ranges, and the best configuration as a ready command."""
+    """The study, its stages with their ranges, and the best configuration as a ready command. What a user copies
+    (the storage URL, run folders, the command) is printed whole on a line of its own: never broken mid-word, never
+    read as markup; the table's title is short enough for an 80-column terminal."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
-    table = Table(title=f"study {summary['study']}: {summary['n_trials']} trials in {summary['storage']}")
+
+    def line(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    line(f"study {summary['study']}: {summary['n_trials']} trials, stored in {summary['storage']}")
+    table = Table(title="stages", title_justify="left")
     for column in ("stage", "trials", "ranges"):
         table.add_column(column)
     for stage in summary["stages"]:
         ranges = "; ".join(f"{k} {_range(v)}" for k, v in stage["ranges"].items()) or "(not reached)"
-        table.add_row(stage["name"], str(stage["n_trials"]), ranges)
+        table.add_row(Text(stage["name"]), str(stage["n_trials"]), Text(ranges))
     console.print(table)
     if summary["infeasible"]:
-        console.print(f"infeasible (constraints not met): trials {', '.join(map(str, summary['infeasible']))}")
+        line(f"infeasible (constraints not met): trials {', '.join(map(str, summary['infeasible']))}")
     best = summary["best"]
     if best is None:
-        console.print("no completed feasible trial yet")
+        line("no completed feasible trial yet")
         return
     test = "-" if best["test_error"] is None else f"{best['test_error']:.4f}"
-    console.print(f"best: trial {best['trial']}, dev error {best['value']:.4f}, test error {test} (run {best['run']})")
-    console.print(f"  {best['command']}", markup=False, highlight=False)
+    line(f"best: trial {best['trial']}, dev error {best['value']:.4f}, test error {test}, retrained in {best['run']}")
+    line("train it with:")
+    line(best["command"])
 
 
 def print_models(rows: list[dict], data: str, input_shape: tuple) -> None:

@@ -42,6 +42,10 @@ CSV = {
     "empty": "",
     "header-only": "a,b,label\n",
     "no-features": "label\nx\ny\n",
+    "overflow": "a,b,label\n1,2,x\n3,1e308,y\n",
+    # not a table: a YAML alias bomb for --config (nine levels of nine references)
+    "alias-bomb": "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)),
 }
 
 
@@ -49,7 +53,9 @@ def case(id, args, message, *, needs=(), csv=None, proc=False):
     """One row: ``args`` after ``dltool``; ``message`` a fragment of the one stderr line ({runs}, {csv} filled in).
 
     ``needs``: ``run`` (a copy of the tiny run as runs/r), ``interrupted`` (that run says so: --resume accepts it),
-    ``best.ckpt=K`` / ``last.ckpt=K`` with K one of truncated, garbage, empty, unreadable, ``runs-file`` (--runs-dir
+    ``running`` (its process.json names this live process and it has no metrics.json yet),
+    ``best.ckpt=K`` / ``last.ckpt=K`` with K one of truncated, garbage, empty, unreadable, legacy (a crafted pickle in
+    torch's legacy format), ``runs-file`` (--runs-dir
     is a regular file), ``read-only-runs`` / ``read-only-run`` (chmod 0o500 on runs/ or runs/r). ``csv`` names a table
     of CSV written to ``{csv}``. ``--runs-dir {runs}`` is added for every command but models.
     """
@@ -120,6 +126,26 @@ CASES = [
     case("train-split-above-1", ["train", *CHEAP, "data.split.dev=1.5"], "data.split.dev must be a number in [0, 1)"),
     case("train-negative-seed", ["train", *CHEAP, "--seed", "-1"], "seed must be an integer in [0, inf), got -1"),
     case("train-missing-csv-values", ["train", "data=csv"], "missing required value: data.path, data.target"),
+    case("train-added-key-nothing-reads", ["train", *CHEAP, "+trainer.devices=2", "+trainer.strategy=ddp"],
+         "unknown key 'trainer.devices': nothing reads it; valid keys of trainer: max_epochs"),
+    case("train-added-group-nothing-reads", ["train", *CHEAP, "+logger=tensorboard"],
+         "unknown key 'logger': nothing reads it; groups: model, data, optimizer, scheduler, trainer"),
+    case("train-removed-scheduler", ["train", *CHEAP, "~scheduler"],
+         "scheduler cannot be removed: every run reads it; set a value instead; choose one with scheduler=NAME: cosine"),
+    case("train-removed-optimizer", ["train", *CHEAP, "~optimizer"], "optimizer cannot be removed"),
+    # ({{ and }} are { and } here: the arguments pass through str.format)
+    case("train-unresolvable-env", ["train", *CHEAP, "data.name=${{oc.env:DLTOOL_NO_SUCH_VARIABLE}}"],
+         "cannot resolve data.name=${{oc.env:DLTOOL_NO_SUCH_VARIABLE}}", proc=True),
+    case("train-unresolvable-key", ["train", *CHEAP, "data.name=${{nope.key}}"],
+         "cannot resolve data.name=${{nope.key}}: Interpolation key 'nope.key' not found"),
+    case("train-config-alias-bomb", ["train", "--config", "{csv}"], "uses a YAML alias (*a0): write the values out",
+         csv="alias-bomb", proc=True),
+    case("train-seed-twice", ["train", *CHEAP, "--seed", "1", "seed=2"],
+         "the seed is given twice (--seed 1 and a seed= override): give it once"),
+    # usage: options and commands click itself rejects, as one line too
+    case("train-seed-not-an-integer", ["train", "--seed", "abc"], "Invalid value for '--seed'", proc=True),
+    case("train-unknown-option", ["train", "--bogus"], "No such option: --bogus (see dltool train -h)"),
+    case("unknown-command", ["trian"], "No such command 'trian'. Did you mean 'train'?", proc=True),
     # train: the user's CSV table
     case("train-csv-missing-file", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "data file not found: {csv}"),
@@ -139,6 +165,8 @@ CASES = [
          "{csv} has no data rows", csv="header-only"),
     case("train-csv-no-feature-columns", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "{csv} has no feature columns besides 'label'", csv="no-features"),
+    case("train-csv-float32-overflow", ["train", "data=csv", "data.path={csv}", "data.target=label"],
+         "too large for float32", csv="overflow", proc=True),
     # train: names, configs and the runs folder
     case("train-bad-run-name", ["train", *CHEAP, "--name", "../escape"], "bad run name '../escape'"),
     case("train-missing-config-file", ["train", "--config", "no-such.yaml"], "config file not found: no-such.yaml"),
@@ -154,22 +182,24 @@ CASES = [
     case("resume-with-overrides", ["train", "--resume", "r", "trainer.max_epochs=3"],
          "--resume continues a run as it was: it takes no overrides", needs={"run", "interrupted"}),
     case("resume-truncated-last-ckpt", ["train", "--resume", "r"],
-         "cannot load {runs}/r/checkpoints/last.ckpt: it is not a safe weights-only checkpoint or is damaged",
+         "cannot load checkpoint {runs}/r/checkpoints/last.ckpt: it is not a safe weights-only checkpoint or is damaged",
          needs={"run", "interrupted", "last.ckpt=truncated"}),
     case("resume-garbage-last-ckpt", ["train", "--resume", "r"],
-         "cannot load {runs}/r/checkpoints/last.ckpt: it is not a safe weights-only checkpoint or is damaged",
+         "cannot load checkpoint {runs}/r/checkpoints/last.ckpt: it is not a safe weights-only checkpoint or is damaged",
          needs={"run", "interrupted", "last.ckpt=garbage"}),
     case("resume-unreadable-last-ckpt", ["train", "--resume", "r"],
          "cannot read checkpoint {runs}/r/checkpoints/last.ckpt: Permission denied",
          needs={"run", "interrupted", "last.ckpt=unreadable"}),
     case("resume-run-folder-not-writable", ["train", "--resume", "r"], "cannot write {runs}/r/",
          needs={"run", "interrupted", "read-only-run"}),
+    case("resume-a-running-run", ["train", "--resume", "r"], "run r is still running (process ",
+         needs={"run", "running"}),
     # tune: mistakes it checks before the study exists
     case("tune-unknown-model", ["tune", *CHEAP_TUNE, "model=nope"], f"unknown model 'nope'; {MODELS}"),
     case("tune-unknown-key", ["tune", *CHEAP_TUNE, "optimizer.lrr=0.1"],
          "unknown key 'optimizer.lrr'; valid keys of optimizer: name, lr, beta1, beta2, eps, weight_decay"),
     case("tune-unknown-search-space", ["tune", *CHEAP_TUNE, "search=nope"],
-         "unknown search space 'nope'; choose from: lr, mlp"),
+         "unknown search space 'nope'; choose from: cnn, cnn_paper, gru"),
     case("tune-unknown-sampler", ["tune", *CHEAP_TUNE, "--sampler", "bayes"],
          "unknown --sampler 'bayes'; choose from: random, tpe, grid"),
     case("tune-zero-trials", ["tune", *CHEAP_TUNE, "--trials", "0"], "--trials must be at least 1, got 0"),
@@ -234,6 +264,20 @@ CASES = [
          needs={"run", "best.ckpt=unreadable"}),
     case("evaluate-run-folder-not-writable", ["evaluate", "r"], "cannot write {runs}/r/",
          needs={"run", "read-only-run"}),
+    case("evaluate-legacy-pickle-best-ckpt", ["evaluate", "r"],
+         "cannot load checkpoint {runs}/r/checkpoints/best.ckpt: it is not a safe weights-only checkpoint",
+         needs={"run", "best.ckpt=legacy"}, proc=True),
+    case("evaluate-resplits-the-data", ["evaluate", "r", "data.split.test=0.5"],
+         "override 'data.split.test=0.5' would change what run is scored", needs={"run"}),
+    # export: outputs that would replace what makes a run, or that are not files
+    case("export-over-the-best-checkpoint", ["export", "r", "--output", "{runs}/r/checkpoints/best.ckpt"],
+         "--output {runs}/r/checkpoints/best.ckpt is inside the run folder {runs}/r", needs={"run"}),
+    case("export-over-the-config", ["export", "r", "--output", "{runs}/r/config.yaml"], "is inside the run folder",
+         needs={"run"}),
+    case("export-over-metrics", ["export", "r", "--output", "{runs}/r/metrics.json"], "is inside the run folder",
+         needs={"run"}),
+    case("export-to-a-device", ["export", "r", "--output", "/dev/full"], "--output /dev/full is not a regular file",
+         needs={"run"}),
     # runs
     case("runs-unknown-sort", ["runs", "--sort", "colour"],
          "unknown --sort 'colour'; choose from: name, model, data, status, train_error", needs={"run"}),
@@ -250,8 +294,17 @@ def damage(path: Path, how: str) -> None:
         path.write_bytes(b"")
     elif how == "unreadable":
         path.chmod(0o000)
+    elif how == "legacy":  # torch's pre-zip format, holding an object whose unpickling would run code
+        import torch
+
+        torch.save({"state_dict": Payload()}, path, _use_new_zipfile_serialization=False)
     else:
         raise ValueError(how)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("unsafe code ran",))
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -307,6 +360,10 @@ def test_a_mistake_is_one_line_exit_2_and_leaves_nothing(args, message, needs, c
     if "interrupted" in needs:
         metrics = runs / "r" / "metrics.json"
         metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "status": "interrupted"}))
+    if "running" in needs:
+        (runs / "r" / "metrics.json").unlink()
+        process = runs / "r" / "process.json"
+        process.write_text(json.dumps({**json.loads(process.read_text()), "pid": os.getpid()}))
     for need in needs:
         name, is_damage, how = need.partition("=")
         if is_damage:

@@ -95,22 +95,16 @@ def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     assert result.exit_code != 0 and result.exception is not None
 
 
-@pytest.fixture
-def trained(digits_run):
-    """The runs folder of the suite's one short digits run, runs/r."""
-    return digits_run.parent
-
-
-def test_diagnose_a_run(trained):
-    result = invoke("diagnose", "r", "--runs-dir", trained, "--json")
+def test_diagnose_a_run(digits_runs):
+    result = invoke("diagnose", "r", "--runs-dir", digits_runs, "--json")
     assert result.exit_code == 0, result.stderr
     d = json.loads(result.stdout)
     assert set(d) >= {"errors", "gaps", "focus", "recommendations"}
-    metrics = json.loads((trained / "r" / "metrics.json").read_text())
+    metrics = json.loads((digits_runs / "r" / "metrics.json").read_text())
     assert d["gaps"]["variance"] == pytest.approx(metrics["splits"]["train_dev"]["error"] - metrics["splits"]["train"]["error"])
     for name in ("diagnosis.json", "diagnosis.md", "diagnosis.png"):
-        assert (trained / "r" / name).is_file()
-    table = invoke("diagnose", str(trained / "r"))  # a path works as well as a name
+        assert (digits_runs / "r" / name).is_file()
+    table = invoke("diagnose", str(digits_runs / "r"))  # a path works as well as a name
     assert table.exit_code == 0 and "focus" in table.stdout
 
 
@@ -124,35 +118,35 @@ def test_diagnose_errors_without_a_run():
     assert override["focus"] == "variance"
 
 
-def test_evaluate_f1_matches_scikit_learn_on_the_saved_predictions(trained):
+def test_evaluate_f1_matches_scikit_learn_on_the_saved_predictions(digits_runs):
     import csv
 
     from sklearn.metrics import f1_score
 
-    result = invoke("evaluate", "r", "--metric", "f1", "--runs-dir", trained, "--json")
+    result = invoke("evaluate", "r", "--metric", "f1", "--runs-dir", digits_runs, "--json")
     assert result.exit_code == 0, result.stderr
     e = json.loads(result.stdout)
-    rows = list(csv.DictReader((trained / "r" / "predictions-test.csv").open()))
+    rows = list(csv.DictReader((digits_runs / "r" / "predictions-test.csv").open()))
     assert e["value"] == pytest.approx(f1_score([r["true"] for r in rows], [r["predicted"] for r in rows], average="macro"))
     assert e["parameters"] == 100 * 64 + 100 + 100 * 100 + 100 + 10 * 100 + 10
-    assert json.loads((trained / "r" / "eval-test.json").read_text()) == e
+    assert json.loads((digits_runs / "r" / "eval-test.json").read_text()) == e
 
 
-def test_evaluate_requirements_turn_into_the_exit_code(trained):
-    ok = invoke("evaluate", "r", "--runs-dir", trained, "--require", "parameters<=1000000", "--require", "latency_ms<=1000")
+def test_evaluate_requirements_turn_into_the_exit_code(digits_runs):
+    ok = invoke("evaluate", "r", "--runs-dir", digits_runs, "--require", "parameters<=1000000", "--require", "latency_ms<=1000")
     assert ok.exit_code == 0
-    too_big = invoke("evaluate", "r", "--runs-dir", trained, "--require", "parameters<=1000", "--json")
+    too_big = invoke("evaluate", "r", "--runs-dir", digits_runs, "--require", "parameters<=1000", "--json")
     assert too_big.exit_code == 1
     assert json.loads(too_big.stdout)["requirements"][0]["met"] is False
 
 
-def test_runs_lists_and_compares(trained):
-    result = invoke("runs", "--runs-dir", trained, "--json")
+def test_runs_lists_and_compares(digits_runs):
+    result = invoke("runs", "--runs-dir", digits_runs, "--json")
     rows = json.loads(result.stdout)["runs"]
     assert [r["name"] for r in rows] == ["r"] and rows[0]["status"] == "completed" and rows[0]["focus"] is not None
-    csv_out = invoke("runs", "--runs-dir", trained, "--csv", "--sort", "dev_error").stdout.splitlines()
+    csv_out = invoke("runs", "--runs-dir", digits_runs, "--csv", "--sort", "dev_error").stdout.splitlines()
     assert csv_out[0].startswith("name,model,data,status,train_error") and csv_out[1].startswith("r,mlp,digits,completed")
-    assert "r" in invoke("runs", "--runs-dir", trained).stdout
+    assert "r" in invoke("runs", "--runs-dir", digits_runs).stdout
 
 
 @pytest.mark.parametrize(
@@ -170,17 +164,17 @@ def test_runs_lists_and_compares(trained):
         (["runs", "--sort", "colour"], "unknown --sort 'colour'"),
     ],
 )
-def test_diagnose_evaluate_runs_mistakes(trained, args, message):
-    result = invoke(*args, "--runs-dir", trained)
+def test_diagnose_evaluate_runs_mistakes(digits_runs, args, message):
+    result = invoke(*args, "--runs-dir", digits_runs)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
-def test_evaluate_a_run_without_checkpoint(trained, tmp_path):
+def test_evaluate_a_run_without_checkpoint(digits_runs, tmp_path):
     import shutil
 
-    shutil.copytree(trained / "r", tmp_path / "r")
+    shutil.copytree(digits_runs / "r", tmp_path / "r")
     shutil.rmtree(tmp_path / "r" / "checkpoints")
     result = invoke("evaluate", "r", "--runs-dir", tmp_path)
     assert result.exit_code == 2 and "has no checkpoints/best.ckpt" in result.stderr
@@ -199,3 +193,25 @@ def test_models_lists_every_registered_model_with_its_size():
     assert json.loads(invoke("models", "--json").stdout)["models"][1] == {"name": "cnn_paper", "parameters": 5210, "note": ""}
     refused = invoke("models", "model.hidden=[8]")
     assert refused.exit_code == 2 and "data overrides only" in refused.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_runs_never_folds_a_run_name_at_any_width(columns, capsys, monkeypatch):
+    """At 80 columns each run takes two lines; wider, a table drops the model and data columns before it would fold
+    a name; no line is wider than the terminal."""
+    from dltool.report import print_runs
+    from dltool.runs import RUN_COLUMNS
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat the captured output as a terminal of that width
+    names = ["mlp-mnist1d-20261126-134612", "transformer-mnist1d_shift-20261126-134613"]
+    rows = [{**dict.fromkeys(RUN_COLUMNS), "name": n, "model": "mlp", "data": "mnist1d", "status": "completed",
+             "train_error": 0.0, "train_dev_error": 0.36, "dev_error": 0.392, "test_error": 0.3587,
+             "focus": "variance", "seconds": 2.9} for n in names]
+    print_runs(rows)
+    import re
+
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # the terminal's colours are not width
+    assert all(any(n in line for line in out.splitlines()) for n in names)
+    assert max(len(line) for line in out.splitlines()) <= columns
+    assert "0.392" in out and "variance" in out
