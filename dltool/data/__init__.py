@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from dltool.data.sources import check_sources  # noqa: F401  (dltool.data.check_sources)
 from dltool.data.splits import SPLITS, split
 from dltool.errors import UserError, check_bool, check_number, choices
 
@@ -22,6 +23,7 @@ class Pools:
     classes: list[str]
     target_x: np.ndarray | None = None
     target_y: np.ndarray | None = None
+    sources: dict[str, dict] = field(default_factory=dict)  # see Dataset.sources
 
 
 @dataclass
@@ -31,6 +33,9 @@ class Dataset:
     splits: dict[str, tuple[np.ndarray, np.ndarray]]
     classes: list[str]
     human_error: float | None
+    # The files the data was read from, by config key ("path", "target_path"): {"path": absolute path, "sha256": hex
+    # digest of the bytes, "bytes": size}. Empty for generated data (mnist1d, digits, synthetic). See sources.py.
+    sources: dict[str, dict] = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -59,13 +64,13 @@ def load_data(cfg, seed: int) -> Dataset:
         pools = _shuffle_features(pools, seed)
     target = None if pools.target_x is None else (pools.target_x, pools.target_y)
     parts = split(
-        (pools.x.astype(np.float32), pools.y.astype(np.int64)),
+        (np.asarray(pools.x, dtype=np.float32), np.asarray(pools.y, dtype=np.int64)),  # no copy when already so
         dict(cfg.split),
         seed,
-        target=None if target is None else (target[0].astype(np.float32), target[1].astype(np.int64)),
+        target=None if target is None else (np.asarray(target[0], np.float32), np.asarray(target[1], np.int64)),
         target_in_train=cfg.get("target_in_train", 0),
     )
-    return Dataset({name: parts[name] for name in SPLITS}, pools.classes, human)
+    return Dataset({name: parts[name] for name in SPLITS}, pools.classes, human, pools.sources)
 
 
 def _shuffle_features(pools: Pools, seed: int) -> Pools:
@@ -78,4 +83,4 @@ def _shuffle_features(pools: Pools, seed: int) -> Pools:
     def apply(x):
         return None if x is None else x.reshape(len(x), -1)[:, perm].reshape(len(x), *shape)
 
-    return Pools(apply(pools.x), pools.y, pools.classes, apply(pools.target_x), pools.target_y)
+    return Pools(apply(pools.x), pools.y, pools.classes, apply(pools.target_x), pools.target_y, pools.sources)
