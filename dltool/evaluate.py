@@ -153,6 +153,9 @@ def restore(run_dir, overrides=()) -> tuple:
         raise UserError(f"run {run_name(run_dir)} has no checkpoints/best.ckpt (status: {run_status(run_dir)})")
     checkpoint = load_checkpoint(path)
     setup = build(compose(overrides, config_file=run_dir / "config.yaml"))
+    from dltool.data import check_sources
+
+    check_sources(checkpoint.get("sources") or {}, setup.data.sources)
     saved = checkpoint.get("classes")
     if saved is not None and [str(c) for c in saved] != [str(c) for c in setup.data.classes]:
         raise UserError(f"the data of run {run_name(run_dir)} changed since training: classes were "

@@ -9,6 +9,7 @@ handling. The loop calls the module's steps itself, not its ``forward``, so it e
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -136,8 +137,13 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     from omegaconf import OmegaConf
 
     start = time.perf_counter()
+    cfg = copy.deepcopy(cfg)  # the caller's config stays as given
     s = build(cfg)
-    saved = {"config": OmegaConf.to_container(cfg, resolve=True), "classes": s.data.classes}
+    for key, source in s.data.sources.items():  # the run records where its files are, wherever it was started
+        OmegaConf.update(cfg, f"data.{key}", source["path"], merge=False)
+    # the checkpoint carries what the data was (classes, files and their digests): evaluate checks it is the same
+    saved = {"config": OmegaConf.to_container(cfg, resolve=True), "classes": s.data.classes,
+             "sources": s.data.sources}
     if resume is not None:
         run_dir, last = Path(resume), _resumable(Path(resume), saved["config"])
         # the folder is running again: its old status (interrupted, failed) must not tell a reader otherwise

@@ -215,3 +215,26 @@ def test_runs_never_folds_a_run_name_at_any_width(columns, capsys, monkeypatch):
     assert all(any(n in line for line in out.splitlines()) for n in names)
     assert max(len(line) for line in out.splitlines()) <= columns
     assert "0.392" in out and "variance" in out
+
+
+def test_a_csv_run_records_where_its_table_is_and_refuses_a_changed_one(tmp_path, monkeypatch):
+    """data.path=flowers.csv is stored as an absolute path, so evaluate works from any folder; a table edited since
+    training is one line naming the file, not a silent re-split."""
+    from omegaconf import OmegaConf
+
+    (tmp_path / "here").mkdir()
+    (tmp_path / "there").mkdir()
+    table = tmp_path / "here" / "flowers.csv"
+    table.write_text(separable_csv(30))
+    monkeypatch.chdir(tmp_path / "here")
+    trained = invoke("train", "data=csv", "data.path=flowers.csv", "data.target=label", "trainer.max_epochs=2",
+                     "--runs-dir", tmp_path / "runs", "--name", "f")
+    assert trained.exit_code == 0, trained.stderr
+    assert OmegaConf.load(tmp_path / "runs" / "f" / "config.yaml").data.path == str(table)
+    monkeypatch.chdir(tmp_path / "there")
+    assert invoke("evaluate", "f", "--runs-dir", tmp_path / "runs").exit_code == 0
+    table.write_text("\n".join(table.read_text().splitlines()[:-10]) + "\n")  # ten rows fewer
+    changed = invoke("evaluate", "f", "--runs-dir", tmp_path / "runs")
+    assert changed.exit_code == 2
+    assert f"dltool: error: data file {table} changed since training (sha256 " in changed.stderr
+    assert len(changed.stderr.splitlines()) == 1
