@@ -43,6 +43,7 @@ CSV = {
     "header-only": "a,b,label\n",
     "no-features": "label\nx\ny\n",
     "overflow": "a,b,label\n1,2,x\n3,1e308,y\n",
+    "duplicate-column": "f0,f1,label,f3,label\n1,2,x,3,y\n4,5,y,6,x\n",
     # not a table: a YAML alias bomb for --config (nine levels of nine references)
     "alias-bomb": "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)),
@@ -165,6 +166,8 @@ CASES = [
          "{csv} has no data rows", csv="header-only"),
     case("train-csv-no-feature-columns", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "{csv} has no feature columns besides 'label'", csv="no-features"),
+    case("train-csv-duplicate-column", ["train", "data=csv", "data.path={csv}", "data.target=label"],
+         "{csv} has duplicate column names: label", csv="duplicate-column"),
     case("train-csv-float32-overflow", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "too large for float32", csv="overflow", proc=True),
     # train: names, configs and the runs folder
