@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hand_loop import train_by_hand  # noqa: E402
 
 from dltool.config import compose  # noqa: E402
-from dltool.train import build, fit  # noqa: E402
+from dltool.loop import fit  # noqa: E402
+from dltool.train import build  # noqa: E402
 
 MODELS = {"resnet": ["model=resnet", "data.shape=[3,32,32]"], "mlp": ["model=mlp", "data.shape=[40]"]}
 

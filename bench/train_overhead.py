@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from dltool.config import compose
-from dltool.train import build, evaluate, fit
+from dltool.loop import evaluate, fit
+from dltool.train import build
 from hand_loop import train_by_hand  # bench/hand_loop.py: the baseline loop, shared with tune_overhead.py
 
 
@@ -73,7 +74,7 @@ def dltool_loop(epochs: int):
         saved = {"config": {}, "classes": s.data.classes}
         seconds, _ = timed(lambda: fit(s.fabric, model, s.module, opt, s.scheduler, s.splits, s.trainer, s.seed,
                                        run_dir, saved=saved, progress=False))
-    return seconds, evaluate(model, *s.splits["dev"])["error"]
+    return seconds, evaluate(model, *s.splits["dev"], s.fabric)["error"]
 
 
 class Batches:
@@ -107,7 +108,7 @@ def lightning_loop(epochs: int):
                          enable_model_summary=False, num_sanity_val_steps=0, max_epochs=epochs,
                          accelerator="cpu", devices=1)
     seconds, _ = timed(lambda: trainer.fit(s.module, train_dataloaders=train, val_dataloaders=dev))
-    return seconds, evaluate(s.module, *s.splits["dev"])["error"]
+    return seconds, evaluate(s.module, *s.splits["dev"], s.fabric)["error"]
 
 
 def median_run(loop, epochs: int, repeats: int) -> tuple[float, float]:

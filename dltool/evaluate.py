@@ -22,7 +22,7 @@ from dltool.checkpoints import load as load_checkpoint
 from dltool.errors import UserError, check_number, choices, first_line
 from dltool.metrics import SPLITS
 from dltool.runs import run_name, run_status, write_atomic, write_json, write_text
-from dltool.train import EVAL_BATCH
+from dltool.loop import EVAL_BATCH
 
 METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_error")
 AVERAGES = ("macro", "micro", "weighted", "binary")

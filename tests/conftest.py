@@ -75,9 +75,9 @@ def separable_csv(n_per_class: int = 40, seed: int = 0) -> str:
 
 @pytest.fixture
 def ctrl_c_at(monkeypatch):
-    """``ctrl_c_at(n)``: the n-th evaluation pass in dltool.train raises KeyboardInterrupt, as Ctrl-C would there.
+    """``ctrl_c_at(n)``: the n-th evaluation pass of the epoch loop raises KeyboardInterrupt, as Ctrl-C would there.
     Returns a function that puts the real evaluation back."""
-    import dltool.train as module
+    import dltool.loop as module
 
     evaluate = module.evaluate
 

@@ -114,7 +114,7 @@ def test_an_interrupted_run_says_so_and_keeps_its_checkpoints(tmp_path, ctrl_c_a
 
 
 def test_last_checkpoint_every_interval_and_at_the_end(tmp_path, monkeypatch):
-    import dltool.train as module
+    import dltool.loop as module
 
     saves = []
     save = module.save_checkpoint
@@ -229,7 +229,7 @@ def test_a_full_disk_reports_the_write_that_failed_first(tmp_path, monkeypatch):
         if path.name == "metrics.json":
             raise Mistake(f"cannot write {path}: No space left on device")
 
-    monkeypatch.setattr(training, "save_checkpoint", save)
+    monkeypatch.setattr("dltool.loop.save_checkpoint", save)
     monkeypatch.setattr(training, "write_json", full)
     with pytest.raises(Mistake, match=r"cannot write .*\.ckpt: No space left on device"):
         run(tmp_path, "data=digits", "trainer.max_epochs=5", "trainer.checkpoint_interval=0", name="full")
