@@ -1,4 +1,4 @@
-"""How much `dltool tune` costs over a bare Optuna loop, what Hyperband saves, and what a second worker buys (issue #4).
+"""How much `dltool tune` costs over a bare Optuna loop, what Hyperband saves, and what a second worker buys.
 
 One search throughout: MNIST-1D, MLP with one hidden layer, Adam, batch 100, N epochs a trial, random sampler, seed 0;
 optimizer.lr log-uniform in [1e-4, 1e-1] and model.hidden in [32], [64], [128], [256] (a temporary search-space YAML).
@@ -36,6 +36,7 @@ import torch
 from omegaconf import OmegaConf
 
 from dltool import tune
+from dltool.tune.workers import run_workers
 from dltool.models import create_model
 from dltool.train import build, train
 from hand_loop import train_by_hand  # bench/hand_loop.py: the baseline loop, shared with train_overhead.py
@@ -62,7 +63,7 @@ def tune_run(space: Path, trials: int, epochs: int, threads: int | None = 1, **o
         if opts.workers == 1:
             tune.work(p, study)
         else:
-            tune._run_workers(p)  # what run_study calls for workers > 1 (private: nothing public stops before finish)
+            run_workers(p, study)  # what run_study calls for workers > 1 (nothing public stops before finish)
         search = time.perf_counter() - start
         final = tune.open_study(p)
         summary = tune.finish(p, final)

@@ -259,7 +259,7 @@ def print_study(summary: dict) -> None:
     for column in ("stage", "trials", "ranges"):
         table.add_column(column)
     for stage in summary["stages"]:
-        ranges = "; ".join(f"{k} {_range(v)}" for k, v in stage["ranges"].items()) or "(not reached)"
+        ranges = "\n".join(f"{k} {_range(v)}" for k, v in stage["ranges"].items()) or "(not reached)"
         table.add_row(Text(stage["name"]), str(stage["n_trials"]), Text(ranges))
     console.print(table)
     if summary["infeasible"]:

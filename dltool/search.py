@@ -112,15 +112,12 @@ def space_names() -> list[str]:
 
 def load_space(name: str, cfg) -> list[Param]:
     """Read ``conf/search/<name>.yaml`` (or a YAML file path) and check each parameter against the run config ``cfg``."""
-    import yaml
+    from dltool.config import read_yaml
 
     path = Path(name) if name.endswith((".yaml", ".yml")) else search_dir() / f"{name}.yaml"
     if not path.is_file():
         raise UserError(f"unknown search space '{name}'; choose from: {choices(space_names())} (or a .yaml file)")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"cannot read search space {path}: {str(e).splitlines()[0]}") from None
+    spec = read_yaml(path, "search space")  # safely: no tags, no aliases, one line for any fault
     params = (spec or {}).get("params") if isinstance(spec, dict) else None
     if not params or not isinstance(params, dict):
         raise UserError(f"search space {path} is empty: it needs a 'params' mapping of config keys to ranges")

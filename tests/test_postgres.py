@@ -75,6 +75,6 @@ def test_the_password_never_reaches_files_or_output(tmp_path):
 
 
 def test_a_worker_on_another_machine_that_goes_silent_is_taken_over(tmp_path):
-    from tests.test_tune import stale_worker_is_taken_over
+    from tests.tune.test_liveness import stale_worker_is_taken_over
 
     stale_worker_is_taken_over(tmp_path, storage=URL, name=unique("pg-stale"))

@@ -89,10 +89,12 @@ def test_stages():
             parse_stages(bad, 1)
 
 
-def test_every_shipped_space_loads_against_the_default_config():
-    assert "mlp" in space_names() and "lr" in space_names()
+def test_every_shipped_space_loads_against_the_config_of_its_model():
+    from dltool.models import model_names
+
+    assert "mlp" in space_names() and "lr" in space_names() and set(model_names()) <= set(space_names())
     for name in space_names():
-        assert load_space(name, compose())
+        assert load_space(name, compose([f"model={name}"] if name in model_names() else []))
 
 
 @pytest.mark.parametrize(
@@ -119,9 +121,17 @@ def test_a_parameter_must_name_a_config_key():
 
 
 def test_bad_spaces(tmp_path):
-    with pytest.raises(UserError, match="unknown search space 'nope'; choose from: lr, mlp"):
+    with pytest.raises(UserError, match="unknown search space 'nope'; choose from: cnn, cnn_paper, gru, .*, lr, "):
         load_space("nope", compose())
     empty = tmp_path / "empty.yaml"
     empty.write_text("params: {}\n")
     with pytest.raises(UserError, match="is empty"):
         load_space(str(empty), compose())
+
+
+def test_a_search_space_file_with_a_yaml_alias_is_refused(tmp_path):
+    """A space given as a file is the user's YAML: an alias (which can expand 1 KB into gigabytes) is one line."""
+    path = tmp_path / "space.yaml"
+    path.write_text("lr: &lr {low: 1.0e-4, high: 1.0, scale: log}\nparams:\n  optimizer.lr: *lr\n")
+    with pytest.raises(UserError, match=r"search space file .*space.yaml uses a YAML alias \(\*lr\)"):
+        load_space(str(path), compose())
