@@ -23,7 +23,8 @@ from dltool.checkpoints import load as load_checkpoint
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
 from dltool.errors import Interrupted, UserError, check_number, choices
-from dltool.loop import StopTraining, evaluate, fit  # StopTraining: how an on_epoch callback ends a run
+from dltool import loop
+from dltool.loop import StopTraining  # how an on_epoch callback ends a run (a tuner's pruning)
 from dltool.runs import finite, new_run_dir, run_status, write_json, write_text
 
 __all__ = ["Setup", "StopTraining", "build", "keep_threads", "train"]
@@ -153,12 +154,12 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
               "epochs": 0, "best_epoch": 0, "seconds": 0.0}
     try:
         with _sigterm_as_interrupt():
-            result.update(fit(s.fabric, model, s.module, optimizer, s.scheduler, s.splits, s.trainer, s.seed, run_dir,
+            result.update(loop.fit(s.fabric, model, s.module, optimizer, s.scheduler, s.splits, s.trainer, s.seed, run_dir,
                               saved, progress, on_epoch, last))
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
             s.module.load_state_dict(torch.load(best, map_location=s.fabric.device, weights_only=True)["state_dict"])
-        result["splits"] = {k: evaluate(model, x, y, s.fabric) if len(y) and (report_test or k != "test") else None
+        result["splits"] = {k: loop.evaluate(model, x, y, s.fabric) if len(y) and (report_test or k != "test") else None
                             for k, (x, y) in s.splits.items()}
     except BaseException:
         _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report

@@ -75,7 +75,8 @@ def separable_csv(n_per_class: int = 40, seed: int = 0) -> str:
 
 @pytest.fixture
 def ctrl_c_at(monkeypatch):
-    """``ctrl_c_at(n)``: the n-th evaluation pass of the epoch loop raises KeyboardInterrupt, as Ctrl-C would there.
+    """``ctrl_c_at(n)``: the n-th evaluation pass (each epoch's dev pass, and a run's final one) raises
+    KeyboardInterrupt, as Ctrl-C would there.
     Returns a function that puts the real evaluation back."""
     import dltool.loop as module
 
