@@ -40,7 +40,10 @@ def work(p: Plan, study, worker: int = 0) -> None:
             if used < total:
                 stage, space = _stage(study, p, used)
                 trial = study.ask()
-                trial.set_user_attr("worker", worker_record(p.opts.heartbeat))  # at once: see liveness._dead
+                try:
+                    trial.set_user_attr("worker", worker_record(p.opts.heartbeat))  # at once: see liveness._dead
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue  # another machine's sweep took it for a dead worker's (clocks apart): ask again
                 study.sampler = sampler(p, trial_seed(p.cfg.seed, trial.number))
                 trial.set_user_attr("stage", stage)
                 values = {q.key: q.suggest(trial) for q in space}
