@@ -22,7 +22,7 @@ from typing import Callable
 from dltool.checkpoints import load as load_checkpoint
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
-from dltool.errors import Interrupted, UserError, check_number, choices
+from dltool.errors import Interrupted, UserError, WriteError, check_number, choices
 from dltool import loop
 from dltool.loop import StopTraining  # how an on_epoch callback ends a run (a tuner's pruning)
 from dltool.runs import finite, new_run_dir, run_status, write_json, write_text
@@ -137,7 +137,10 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     if resume is not None:
         run_dir, last = Path(resume), _resumable(Path(resume), saved["config"])
         # the folder is running again: its old status (interrupted, failed) must not tell a reader otherwise
-        (run_dir / "metrics.json").unlink(missing_ok=True)
+        try:
+            (run_dir / "metrics.json").unlink(missing_ok=True)
+        except OSError as e:
+            raise WriteError(f"cannot write {run_dir / 'metrics.json'}: {e.strerror}") from e
     else:
         # Everything the user could get wrong has been checked: only now does the run folder appear.
         run_dir, last = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}"), None
