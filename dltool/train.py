@@ -161,7 +161,7 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
                               saved, progress, on_epoch, last))
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
-            s.module.load_state_dict(torch.load(best, map_location=s.fabric.device, weights_only=True)["state_dict"])
+            s.module.load_state_dict(load_checkpoint(best)["state_dict"])  # copied onto the module's device
         result["splits"] = {k: loop.evaluate(model, x, y, s.fabric) if len(y) and (report_test or k != "test") else None
                             for k, (x, y) in s.splits.items()}
     except BaseException:
