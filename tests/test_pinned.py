@@ -1,0 +1,60 @@
+"""Numbers pinned before classification moved onto the task seam (dltool/tasks/): the same configs on seed 0 must
+give the same metrics.json numbers, to the last digit of the error and within float noise of the loss (2 CPU threads,
+PyTorch 2.13). If a deliberate change moves them, re-measure and say why in the commit."""
+
+from __future__ import annotations
+
+import pytest
+
+from dltool.config import compose
+from dltool.train import train
+
+PINNED = {
+    'default': ([], 38, {
+        'train': (0.03, 0.09328774007161458),
+        'train_dev': (0.37, 2.668098388671875),
+        'dev': (0.4026666666666667, 2.9107158203125),
+        'test': (0.384, 2.64498974609375),
+    }),
+    'paper_mlp': (['experiment=paper_mlp', 'trainer.max_epochs=3'], 3, {
+        'train': (0.4077142857142857, 1.1162863420758928),
+        'dev': (0.514, 1.2566046142578124),
+        'test': (0.497, 1.288378662109375),
+    }),
+    'paper_cnn': (['experiment=paper_cnn', 'trainer.max_epochs=3'], 3, {
+        'train': (0.36342857142857143, 0.9251209542410714),
+        'dev': (0.432, 1.035458740234375),
+        'test': (0.407, 0.9939489135742188),
+    }),
+    'paper_gru': (['experiment=paper_gru', 'trainer.max_epochs=2'], 2, {
+        'train': (0.6005714285714285, 1.4951176060267857),
+        'dev': (0.62, 1.533135986328125),
+        'test': (0.642, 1.565015625),
+    }),
+    'paper_logistic': (['experiment=paper_logistic', 'trainer.max_epochs=3'], 3, {
+        'train': (0.6788571428571428, 1.6915082310267857),
+        'dev': (0.686, 1.7150576171875),
+        'test': (0.719, 1.7791759033203125),
+    }),
+    'digits_cnn': (['data=digits', 'model=cnn', 'trainer.max_epochs=2'], 2, {
+        'train': (0.051996285979572884, 0.21968714750355445),
+        'train_dev': (0.1, 0.4041290707058377),
+        'dev': (0.07777777777777778, 0.3601512485080295),
+        'test': (0.08888888888888889, 0.31886622111002605),
+    }),
+}
+
+
+@pytest.mark.parametrize("name", list(PINNED))
+def test_the_same_config_gives_the_numbers_pinned_before_the_task_seam(name, tmp_path):
+    import torch
+
+    overrides, best_epoch, splits = PINNED[name]
+    with_threads = [*overrides, "trainer.threads=2"] if torch.get_num_threads() != 2 else overrides
+    result = train(compose(with_threads), runs_dir=tmp_path, progress=False)
+    assert result["best_epoch"] == best_epoch
+    measured = {k: (v["error"], v["loss"]) for k, v in result["splits"].items() if v}
+    assert set(measured) == set(splits)
+    for split, (error, loss) in splits.items():
+        assert measured[split][0] == pytest.approx(error, abs=1e-12), split
+        assert measured[split][1] == pytest.approx(loss, rel=1e-5), split
