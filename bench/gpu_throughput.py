@@ -44,7 +44,7 @@ def sync(device: torch.device) -> None:
 
 
 def steps(s, epochs: int) -> int:
-    return epochs * math.ceil(len(s.splits["train"][1]) / s.trainer["batch_size"])
+    return epochs * math.ceil(len(s.splits["train"]["y"]) / s.trainer["batch_size"])
 
 
 def plain(model: str, args) -> tuple[float, int, object]:
@@ -53,7 +53,7 @@ def plain(model: str, args) -> tuple[float, int, object]:
     device = s.fabric.device
     net = s.module.net.to(device)
     mean, std = s.module.mean.to(device), s.module.std.to(device)
-    (x, y), (x_dev, y_dev) = s.splits["train"], s.splits["dev"]
+    (x, y), (x_dev, y_dev) = ((s.splits[k]["x"], s.splits[k]["y"]) for k in ("train", "dev"))
     x, x_dev = (x - mean) / std, (x_dev - mean) / std
     if model == "resnet" and device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
@@ -79,7 +79,7 @@ def dltool(model: str, args) -> tuple[float, int, dict]:
             sync(s.fabric.device)
             start = time.perf_counter()
             fit(s.fabric, net, s.module, opt, s.scheduler, s.splits, s.trainer, s.seed, Path(tmp),
-                saved={"config": {}, "classes": s.data.classes}, progress=False)
+                saved={"config": {}, "info": s.data.info}, progress=False)
             sync(s.fabric.device)
             return time.perf_counter() - start, s
 

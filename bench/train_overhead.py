@@ -54,7 +54,7 @@ def plain_loop(epochs: int):
     """(a) A hand-written loop over dltool's own net, standardized tensors and seed; returns seconds, dev error."""
     s = setup(epochs)
     net, mean, std, o = s.module.net, s.module.mean, s.module.std, s.cfg.optimizer
-    (x, y), (x_dev, y_dev) = s.splits["train"], s.splits["dev"]
+    (x, y), (x_dev, y_dev) = ((s.splits[k]["x"], s.splits[k]["y"]) for k in ("train", "dev"))
     x, x_dev = (x - mean) / std, (x_dev - mean) / std
     opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
     batch = s.trainer["batch_size"]
@@ -71,18 +71,18 @@ def dltool_loop(epochs: int):
     model, opt = s.fabric.setup(s.module, s.optimizer)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
-        saved = {"config": {}, "classes": s.data.classes}
+        saved = {"config": {}, "info": s.data.info}
         seconds, _ = timed(lambda: fit(s.fabric, model, s.module, opt, s.scheduler, s.splits, s.trainer, s.seed,
                                        run_dir, saved=saved, progress=False))
-    return seconds, evaluate(model, *s.splits["dev"], s.fabric)["error"]
+    return seconds, evaluate(model, s.splits["dev"], s.fabric)["error"]
 
 
 class Batches:
     """In-memory mini-batches, reshuffled each epoch like (a) and (b). Not a list: Lightning takes a list of
     batches for a list of dataloaders."""
 
-    def __init__(self, x, y, batch: int, seed: int | None = None):
-        self.x, self.y, self.batch = x, y, batch
+    def __init__(self, arrays: dict, batch: int, seed: int | None = None):
+        self.arrays, self.y, self.batch = arrays, arrays["y"], batch
         self.shuffle = None if seed is None else torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -94,7 +94,7 @@ class Batches:
         perm = torch.arange(n) if self.shuffle is None else torch.randperm(n, generator=self.shuffle)
         for lo in range(0, n, self.batch):
             idx = perm[lo:lo + self.batch]
-            yield self.x[idx], self.y[idx]
+            yield {k: v[idx] for k, v in self.arrays.items()}
 
 
 def lightning_loop(epochs: int):
@@ -102,13 +102,13 @@ def lightning_loop(epochs: int):
     import pytorch_lightning as pl
 
     s = setup(epochs)
-    train = Batches(*s.splits["train"], s.trainer["batch_size"], s.seed)
-    dev = Batches(*s.splits["dev"], len(s.splits["dev"][1]))
+    train = Batches(s.splits["train"], s.trainer["batch_size"], s.seed)
+    dev = Batches(s.splits["dev"], len(s.splits["dev"]["y"]))
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0, max_epochs=epochs,
                          accelerator="cpu", devices=1)
     seconds, _ = timed(lambda: trainer.fit(s.module, train_dataloaders=train, val_dataloaders=dev))
-    return seconds, evaluate(s.module, *s.splits["dev"], s.fabric)["error"]
+    return seconds, evaluate(s.module, s.splits["dev"], s.fabric)["error"]
 
 
 def median_run(loop, epochs: int, repeats: int) -> tuple[float, float]:

@@ -83,7 +83,7 @@ def sample(trial) -> tuple[float, list[int]]:
 
 def bare_objective(s, epochs: int):
     """A hand-written loop on dltool's splits (inputs standardized once) and dltool's MLP; returns best dev error."""
-    (x, y), (x_dev, y_dev) = s.splits["train"], s.splits["dev"]
+    (x, y), (x_dev, y_dev) = ((s.splits[k]["x"], s.splits[k]["y"]) for k in ("train", "dev"))
     mean, std = s.module.mean, s.module.std
     x, x_dev = (x - mean) / std, (x_dev - mean) / std
     model_args = {k: v for k, v in OmegaConf.to_container(s.cfg.model).items() if k != "name"}
@@ -92,7 +92,7 @@ def bare_objective(s, epochs: int):
     def objective(trial) -> float:
         lr, hidden = sample(trial)
         torch.manual_seed(s.seed)
-        net = create_model(s.cfg.model.name, s.data.input_shape, s.data.num_classes, **{**model_args, "hidden": hidden})
+        net = create_model(s.cfg.model.name, s.data.input_shape, len(s.data.classes), **{**model_args, "hidden": hidden})
         opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(o.beta1, o.beta2), eps=o.eps)
         return min(train_by_hand(net, opt, x, y, x_dev, y_dev, epochs, batch, s.seed))
 

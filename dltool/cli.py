@@ -205,7 +205,9 @@ def models(
     cfg = compose(overrides)
     data = load_data(cfg.data, cfg.seed)
     configs = {name: OmegaConf.to_container(compose([f"model={name}", *overrides]).model) for name in group_options("model")}
-    rows = catalog(data.input_shape, data.num_classes, configs)
+    from dltool.tasks import task_class
+
+    rows = catalog(data.input_shape, task_class(cfg.task.name).outputs(data.info), configs)
     if json_out:
         _print_json({"data": cfg.data.name, "input_shape": list(data.input_shape), "models": rows})
     else:

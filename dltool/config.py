@@ -14,7 +14,7 @@ from dltool.errors import UserError, choices, first_line
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-GROUPS = ("model", "data", "optimizer", "scheduler", "trainer")
+GROUPS = ("task", "model", "data", "optimizer", "scheduler", "trainer")
 OPTIONAL_GROUPS = ("experiment",)  # settings across groups; not a key of the composed config
 MAX_CONFIG_BYTES = 1 << 20  # a run config is a few KB; a larger --config file is not one
 
@@ -182,6 +182,8 @@ def _compose_file(path: str | Path, overrides: list[str]) -> DictConfig:
     except Exception as e:  # not a mapping, or values OmegaConf refuses
         raise UserError(f"cannot read config {path}: {first_line(e)}") from e
     expected = set(_hydra_compose([]).keys())
+    if hasattr(cfg, "keys") and "task" not in cfg and set(cfg.keys()) == expected - {"task"}:
+        cfg.task = _hydra_compose([]).task  # a run from before tasks were a config group: it classified
     if not hasattr(cfg, "keys") or set(cfg.keys()) != expected:
         raise UserError(f"{path} is not a dltool run config (expected top-level keys: {choices(sorted(expected))})")
     OmegaConf.set_struct(cfg, True)

@@ -156,7 +156,7 @@ def restore(run_dir, overrides=()) -> tuple:
     from dltool.data import check_sources
 
     check_sources(checkpoint.get("sources") or {}, setup.data.sources)
-    saved = checkpoint.get("classes")
+    saved = (checkpoint.get("info") or {}).get("classes")
     if saved is not None and [str(c) for c in saved] != [str(c) for c in setup.data.classes]:
         raise UserError(f"the data of run {run_name(run_dir)} changed since training: classes were "
                         f"{choices(saved)}, now {choices(setup.data.classes)}")
@@ -168,19 +168,18 @@ def restore(run_dir, overrides=()) -> tuple:
     return setup, setup.module
 
 
-def predict(setup, x) -> tuple:
-    """Predicted class indices (argmax of the logits, as training's error counts them) and softmax confidence."""
+def predict(setup, x) -> dict:
+    """The task's predictions for inputs ``x`` (for classification: the class, as the error counts it, and its
+    softmax probability), as numpy arrays, in large chunks under the run's precision."""
     import torch
 
     module = setup.module.eval()
-    predicted, confidence = [], []
+    parts: dict[str, list] = {}
     with torch.no_grad(), setup.fabric.autocast():
         for lo in range(0, len(x), EVAL_BATCH):
-            logits = module(x[lo:lo + EVAL_BATCH]).float()
-            best = logits.argmax(dim=1)
-            predicted.append(best)
-            confidence.append(torch.softmax(logits, dim=1).gather(1, best[:, None])[:, 0])
-    return torch.cat(predicted).cpu().numpy(), torch.cat(confidence).cpu().numpy()
+            for key, value in module.predict(x[lo:lo + EVAL_BATCH]).items():
+                parts.setdefault(key, []).append(value)
+    return {key: torch.cat(values).cpu().numpy() for key, values in parts.items()}
 
 
 def latency(module, x, repeats: int = 30, budget_s: float = 0.2, autocast=None) -> dict:
@@ -221,12 +220,13 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     if class_weights and "weighted_error" not in {metric, *(name for name, _, _ in requirements)}:
         raise UserError("--class-weights applies to --metric weighted_error (or a weighted_error requirement)")
     setup, module = restore(run_dir, overrides)
-    x, y = setup.splits[split]
+    x, y = setup.splits[split]["x"], setup.splits[split]["y"]
     if len(y) == 0:
         raise UserError(f"the {split} split of run {run_name(run_dir)} has no examples (data.split.{split} is 0)")
     classes = [str(c) for c in setup.data.classes]
     y_true = y.cpu().numpy()
-    y_pred, confidence = predict(setup, x)
+    predictions = predict(setup, x)
+    y_pred, confidence = predictions["predicted"], predictions["confidence"]
     options = {"average": average, "positive_label": positive_label, "beta": beta, "class_weights": class_weights,
                "weight_by": weight_by}
     scores = compute(y_true, y_pred, classes, metric, **options)
@@ -314,9 +314,9 @@ def _median_ms(call, repeats: int, budget_s: float, device) -> float:
 def _write_predictions(path: Path, y_true, y_pred, confidence, classes: list[str]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", "true", "predicted", "confidence"])
+    writer.writerow(["index", "correct", "true", "predicted", "confidence"])  # index and correct: every task's columns
     for i, (t, p, c) in enumerate(zip(y_true, y_pred, confidence)):
-        writer.writerow([i, classes[t], classes[p], f"{c:.6f}"])
+        writer.writerow([i, int(t == p), classes[t], classes[p], f"{c:.6f}"])
     write_text(path, buffer.getvalue())
 
 

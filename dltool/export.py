@@ -19,13 +19,14 @@ from dltool.errors import UserError, WriteError, choices, first_line
 from dltool.runs import is_run, is_study, run_name, run_status, write_atomic
 
 FORMATS = {"safetensors": "safetensors", "pt": "pt"}  # format -> file suffix
-BUFFERS = ("mean", "std")  # the Classifier's own state besides ``net.*``
+BUFFERS = ("mean", "std")  # a task's own state besides ``net.*``: the input normalization
 
 
 def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
     """Write the best weights of ``run_dir`` to ``output`` (default ``RUN/export/model.<fmt>``), atomically.
 
-    ``fmt`` is ``safetensors`` (string metadata in the header: dltool version, run, model, classes as JSON, the
+    ``fmt`` is ``safetensors`` (string metadata in the header: dltool version, run, task, model, the task's info (its
+    classes, ...) as JSON, the
     config.yaml text, best epoch) or ``pt`` (``torch.save`` of the plain state_dict; loads with ``weights_only=True``).
     A folder as ``output`` (one that exists, or a path ending in ``/``) receives ``model.<fmt>``. Returns what was
     written: path, bytes, tensors, parameters.
@@ -46,8 +47,9 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
         raise UserError(f"cannot export {best}: its state_dict is not a mapping of names to tensors")
     # safetensors refuses tensors that share memory or are not contiguous: each one gets its own copy
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
-    config_text, model = _config(run_dir, checkpoint, best)
-    parameters = _check_fits(tensors, model, checkpoint.get("classes"), best)
+    config_text, saved = _config(run_dir, checkpoint, best)
+    model, task, info = saved["model"], (saved.get("task") or {}).get("name", "classify"), checkpoint.get("info")
+    parameters = _check_fits(tensors, model, task, info, best)
 
     failures: tuple = (OSError,)
     if fmt == "safetensors":
@@ -58,8 +60,9 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
             "format": "pt",  # the safetensors convention for tensors saved from PyTorch
             "dltool_version": __version__,
             "run": run_name(run_dir),
+            "task": task,
             "model": str(model["name"]),
-            "classes": json.dumps(list(checkpoint["classes"]), default=str),
+            "info": json.dumps(info, default=str),
             "config": config_text,
             "epoch": str(checkpoint.get("epoch", "")),
         }
@@ -110,7 +113,7 @@ def output_path(run_dir: Path, output, fmt: str) -> Path:
 
 
 def _config(run_dir: Path, checkpoint: dict, best: Path) -> tuple[str, dict]:
-    """The run's config.yaml text and its model section (the checkpoint's saved config when it has one)."""
+    """The run's config.yaml text and its config as a dict (the checkpoint's saved config when it has one)."""
     import yaml
 
     try:
@@ -128,25 +131,31 @@ def _config(run_dir: Path, checkpoint: dict, best: Path) -> tuple[str, dict]:
         raise UserError(f"cannot export {best}: neither it nor {run_dir / 'config.yaml'} names the model")
     if text is None:
         text = yaml.safe_dump(saved, sort_keys=False)
-    return text, model
+    return text, saved
 
 
-def _check_fits(tensors: dict, model: dict, classes, best: Path) -> int:
+def _check_fits(tensors: dict, model: dict, task: str, info, best: Path) -> int:
     """Load the weights into the network rebuilt from ``model`` (the checkpoint's config); return its parameter
-    count. The input shape is the shape of the ``mean`` buffer; the class count, that of the saved classes."""
+    count. The input shape is the shape of the ``mean`` buffer; the outputs, what the task puts out for the saved
+    ``info`` (for classification, one a class)."""
     import torch
 
     from dltool.models import count_parameters, create_model
+    from dltool.tasks import task_class
 
     missing = [k for k in BUFFERS if k not in tensors]
-    if missing or not classes:
-        what = f"buffer {', '.join(missing)}" if missing else "classes"
+    if missing or not isinstance(info, dict):
+        what = f"buffer {', '.join(missing)}" if missing else "info (what the data was)"
         raise UserError(f"cannot export {best}: it has no {what} (not a dltool checkpoint)")
+    try:
+        outputs = task_class(task).outputs(info)
+    except (KeyError, TypeError) as e:
+        raise UserError(f"cannot export {best}: its info does not describe {task} data ({first_line(e)})") from e
     net_state = {k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")}
     extra = sorted(set(tensors) - set(BUFFERS) - {f"net.{k}" for k in net_state})
     args = {k: v for k, v in model.items() if k != "name"}
     with torch.random.fork_rng(devices=[]):  # building the network draws initial weights: leave the caller's RNG alone
-        net = create_model(model["name"], tuple(tensors["mean"].shape), len(classes), **args)
+        net = create_model(model["name"], tuple(tensors["mean"].shape), outputs, **args)
     try:
         if extra:
             raise RuntimeError(f"unexpected key(s) {', '.join(extra)}")

@@ -39,8 +39,8 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     short redoes at most that much."""
     import torch
 
-    x, y = splits["train"]
-    n, batch_size = len(y), t["batch_size"]
+    train = splits["train"]
+    n, batch_size, device = size(train), t["batch_size"], train["x"].device
     bounds = list(range(0, n, batch_size)) + [n]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
         del bounds[-2]  # fold a last batch of one example into the one before (batch norm needs two)
@@ -61,7 +61,7 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
         save_checkpoint(run_dir / "checkpoints" / "last.ckpt", {
             **saved, "epoch": done["epoch"], "progress": dict(done), "state_dict": module.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "rng": _get_rng(shuffle, x.device)})
+            "rng": _get_rng(shuffle, device)})
 
     history = _open_history(run_dir / "history.csv", done["epoch"])
     writer = csv.DictWriter(history, fieldnames=metrics.HISTORY_COLUMNS)
@@ -69,12 +69,12 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
         with _progress(t["max_epochs"], progress, done["epoch"]) as bar:
             for epoch in range(done["epoch"] + 1, t["max_epochs"] + 1):
                 model.train()
-                perm = torch.randperm(n, generator=shuffle).to(x.device)
-                total = torch.zeros((), device=x.device)
+                perm = torch.randperm(n, generator=shuffle).to(device)
+                total = torch.zeros((), device=device)
                 for step, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
                     idx = perm[lo:hi]
                     with fabric.autocast():  # the precision the run claims (bf16-mixed: autocast to bfloat16)
-                        loss = model.training_step((x[idx], y[idx]), step)
+                        loss = model.training_step({k: v[idx] for k, v in train.items()}, step)
                     optimizer.zero_grad(set_to_none=True)
                     fabric.backward(loss)
                     if t["gradient_clip"]:
@@ -85,7 +85,7 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                 if scheduler is not None:
                     scheduler.step()
                 train_loss = (total / n).item()
-                dev = evaluate(model, *splits["dev"], fabric)
+                dev = evaluate(model, splits["dev"], fabric)
                 row = {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev["loss"], "dev_error": dev["error"],
                        "lr": lr, "seconds": round(time.perf_counter() - start, 4)}
                 writer.writerow(row)
@@ -150,19 +150,24 @@ def _set_rng(rng: dict, shuffle) -> None:
         torch.cuda.set_rng_state(rng["cuda"])
 
 
-def evaluate(model, x, y, fabric) -> dict:
-    """Mean cross-entropy and error (1 - accuracy) of ``model`` on one split, in eval mode, in large chunks, under the
-    run's precision."""
+def size(batch: dict) -> int:
+    """Examples in a batch (a dict of tensors sharing their first dimension)."""
+    return len(next(iter(batch.values())))
+
+
+def evaluate(model, batch: dict, fabric) -> dict:
+    """The task's figures (``error``, ``loss``, ``n``, its own) on one split, in eval mode, in large chunks, under the
+    run's precision: the task sums over each chunk, then summarizes the split."""
     import torch
 
     model.eval()
-    loss = wrong = 0.0
+    n, totals = size(batch), {}
     with torch.no_grad(), fabric.autocast():
-        for lo in range(0, len(y), EVAL_BATCH):
-            batch_loss, batch_wrong = model.validation_step((x[lo:lo + EVAL_BATCH], y[lo:lo + EVAL_BATCH]))
-            loss += batch_loss.item()
-            wrong += batch_wrong.item()
-    return {"error": wrong / len(y), "loss": loss / len(y), "n": len(y)}
+        for lo in range(0, n, EVAL_BATCH):
+            sums = model.validation_step({k: v[lo:lo + EVAL_BATCH] for k, v in batch.items()})
+            for key, value in sums.items():
+                totals[key] = totals.get(key, 0.0) + value.item()
+    return model.summarize(totals, n)
 
 
 @contextmanager

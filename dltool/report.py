@@ -278,10 +278,13 @@ def print_models(rows: list[dict], data: str, input_shape: tuple) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"models on {data}, examples of shape {tuple(input_shape)}")
-    table.add_column("model")
+    console = Console()
+    console.print(f"models on {data}, examples of shape {tuple(input_shape)}", markup=False, highlight=False,
+                  soft_wrap=True)  # a line of its own: a table's title wraps to the table's width
+    table = Table()
+    table.add_column("model", no_wrap=True)
     table.add_column("parameters", justify="right")
     table.add_column("note")
     for r in rows:
         table.add_row(r["name"], "-" if r["parameters"] is None else f"{r['parameters']:,}", r["note"])
-    Console().print(table)
+    console.print(table)

@@ -1,7 +1,8 @@
 """``train(cfg)``: one run from a composed config to a run folder with checkpoints, history and metrics: the config
 checked and built (``build``), the run folder, the loop (dltool.loop), the final measurement of every split.
 
-The loop is Lightning Fabric driving the Classifier LightningModule over in-memory (or GPU-resident) batches.
+The loop is Lightning Fabric driving the task's LightningModule (dltool.tasks) over in-memory (or GPU-resident)
+batches.
 Measured on MNIST-1D by bench/train_overhead.py: Fabric with in-memory batches costs 1.07x a hand-written loop, the
 Trainer 1.74x, so dltool writes these few lines of loop itself and keeps Lightning's module, precision and device
 handling.
@@ -41,10 +42,10 @@ class Setup:
     cfg: object
     data: Dataset
     fabric: object
-    module: object  # the Classifier (a LightningModule)
+    module: object  # the task (a LightningModule, dltool.tasks) around the net
     optimizer: object
     scheduler: object
-    splits: dict  # split name -> (x, y) tensors on the device
+    splits: dict  # split name -> {"x": inputs, "y": labels, ...}, tensors on the device
     trainer: dict
     seed: int
 
@@ -54,18 +55,23 @@ def build(cfg) -> Setup:
     import torch
     from omegaconf import OmegaConf
 
-    from dltool.classification import Classifier, standardizer
-    from dltool.models import create_model
+    from dltool.models import check_serves, create_model
     from dltool.optim import FUSED
+    from dltool.tasks import task_arguments, task_class
+    from dltool.tasks.base import standardizer
 
     t = _check_trainer(cfg.trainer)
     seed = check_number(cfg.seed, "seed", low=0, integer=True)
     if t["threads"]:
         torch.set_num_threads(t["threads"])
     torch.manual_seed(seed)
+    task_args = {k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if k != "name"}
+    Task = task_class(cfg.task.name)
+    task_arguments(cfg.task.name, task_args)
+    check_serves(cfg.model.name, cfg.task.name)
     data = load_data(cfg.data, seed)
     model_args = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
-    net = create_model(cfg.model.name, data.input_shape, data.num_classes, **model_args)
+    net = create_model(cfg.model.name, data.input_shape, Task.outputs(data.info), **model_args)
     if t["batch_size"] < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
         raise UserError("batch norm needs trainer.batch_size >= 2")
     fabric = _fabric(t)
@@ -83,16 +89,17 @@ def build(cfg) -> Setup:
         a = torch.from_numpy(a).to(fabric.device)
         return a.contiguous(memory_format=torch.channels_last) if channels_last and a.ndim == 4 else a
 
-    splits = {k: (on_device(x), on_device(y)) for k, (x, y) in data.splits.items()}
-    x_train = splits["train"][0]
+    splits = {k: {name: on_device(a) for name, a in arrays.items()} for k, arrays in data.splits.items()}
+    x_train = splits["train"]["x"]
     if cfg.data.normalize:
         mean, std = standardizer(x_train)
     else:
         mean, std = torch.zeros_like(x_train[0]), torch.ones_like(x_train[0])
     from dltool.augment import check as check_augment
 
-    module = Classifier(net, mean, std, OmegaConf.to_container(cfg.optimizer), OmegaConf.to_container(cfg.scheduler),
-                        t["max_epochs"], check_augment(OmegaConf.to_container(cfg.data.augment)), fused=fused)
+    module = Task(net, data.info, mean, std, OmegaConf.to_container(cfg.optimizer),
+                  OmegaConf.to_container(cfg.scheduler), t["max_epochs"],
+                  check_augment(OmegaConf.to_container(cfg.data.augment)), fused=fused, **task_args)
     optimizer, scheduler = _unpack(module.configure_optimizers())
     return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed)
 
@@ -131,9 +138,8 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     s = build(cfg)
     for key, source in s.data.sources.items():  # the run records where its files are, wherever it was started
         OmegaConf.update(cfg, f"data.{key}", source["path"], merge=False)
-    # the checkpoint carries what the data was (classes, files and their digests): evaluate checks it is the same
-    saved = {"config": OmegaConf.to_container(cfg, resolve=True), "classes": s.data.classes,
-             "sources": s.data.sources}
+    # the checkpoint carries what the data was (the task's info, files and their digests): evaluate checks it
+    saved = {"config": OmegaConf.to_container(cfg, resolve=True), "info": s.data.info, "sources": s.data.sources}
     if resume is not None:
         run_dir, last = Path(resume), _resumable(Path(resume), saved["config"])
         # the folder is running again: its old status (interrupted, failed) must not tell a reader otherwise
@@ -153,7 +159,8 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
                                           "channels_last": s.trainer["channels_last"]})
     model, optimizer = s.fabric.setup(s.module, s.optimizer)
 
-    result = {"run": run_dir.name, "status": "failed", "splits": {}, "human_error": s.data.human_error,
+    result = {"run": run_dir.name, "task": cfg.task.name, "status": "failed", "splits": {},
+              "human_error": s.data.human_error,
               "epochs": 0, "best_epoch": 0, "seconds": 0.0}
     try:
         with _sigterm_as_interrupt():
@@ -162,8 +169,8 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
             s.module.load_state_dict(load_checkpoint(best)["state_dict"])  # copied onto the module's device
-        result["splits"] = {k: loop.evaluate(model, x, y, s.fabric) if len(y) and (report_test or k != "test") else None
-                            for k, (x, y) in s.splits.items()}
+        result["splits"] = {k: loop.evaluate(model, batch, s.fabric) if loop.size(batch) and (report_test or k != "test")
+                            else None for k, batch in s.splits.items()}
     except BaseException:
         _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report
         raise

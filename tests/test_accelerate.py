@@ -39,7 +39,7 @@ def test_channels_last_puts_kernels_and_images_in_that_layout_and_trains_alike(t
     s = build(compose([*DIGITS, "model=cnn", "trainer.channels_last=true"]))
     kernels = [m.weight for m in s.module.modules() if isinstance(m, torch.nn.Conv2d)]
     assert kernels and all(w.is_contiguous(memory_format=torch.channels_last) for w in kernels)
-    assert s.splits["train"][0].is_contiguous(memory_format=torch.channels_last)
+    assert s.splits["train"]["x"].is_contiguous(memory_format=torch.channels_last)
     plain = run(tmp_path, "model=cnn", "trainer.channels_last=false", name="plain")
     last = run(tmp_path, "model=cnn", "trainer.channels_last=true", name="last")
     for split in ("train", "dev", "test"):
@@ -98,7 +98,7 @@ def test_the_gpu_path_all_at_once_on_the_cpu(tmp_path):
 def test_on_a_gpu_auto_turns_everything_on_and_bf16_trains(tmp_path):
     s = build(compose([*DIGITS, "model=resnet", "trainer.precision=bf16"]))
     assert s.fabric.device.type == "cuda" and s.trainer["fused"] and s.trainer["channels_last"]
-    assert all(x.device.type == "cuda" for x, _ in s.splits.values())  # the data lives on the GPU
+    assert all(v["x"].device.type == "cuda" for v in s.splits.values())  # the data lives on the GPU
     result = run(tmp_path, "model=resnet", "trainer.precision=bf16", name="gpu")
     assert result["status"] == "completed" and result["splits"]["test"]["error"] < 0.5
     assert json.loads((tmp_path / "gpu" / "process.json").read_text())["device"].startswith("cuda")

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from dltool.augment import augment, check, random_shift
-from dltool.classification import Classifier
+from dltool.tasks.classify import Classify
 from dltool.errors import UserError
 
 
@@ -48,12 +48,14 @@ def test_noise_and_scale():
 def test_only_training_batches_are_augmented():
     torch.manual_seed(3)
     net = nn.Linear(40, 3)
-    plain = Classifier(net, torch.zeros(40), torch.ones(40), {"name": "sgd", "lr": 0.1, "weight_decay": 0}, {"name": "none"}, 1)
-    noisy = Classifier(net, torch.zeros(40), torch.ones(40), {"name": "sgd", "lr": 0.1, "weight_decay": 0}, {"name": "none"}, 1,
+    info = {"classes": ["0", "1", "2"]}
+    plain = Classify(net, info, torch.zeros(40), torch.ones(40), {"name": "sgd", "lr": 0.1, "weight_decay": 0}, {"name": "none"}, 1)
+    noisy = Classify(net, info, torch.zeros(40), torch.ones(40), {"name": "sgd", "lr": 0.1, "weight_decay": 0}, {"name": "none"}, 1,
                        {"shift": 0, "noise": 1.0, "scale": 0.0})
     x, y = torch.randn(64, 40), torch.randint(0, 3, (64,))
-    assert torch.equal(noisy.validation_step((x, y))[0], plain.validation_step((x, y))[0])
-    assert noisy.training_step((x, y), 0).item() != plain.training_step((x, y), 0).item()
+    batch = {"x": x, "y": y}
+    assert torch.equal(noisy.validation_step(batch)["loss"], plain.validation_step(batch)["loss"])
+    assert noisy.training_step(batch, 0).item() != plain.training_step(batch, 0).item()
 
 
 @pytest.mark.parametrize("cfg,message", [({"shift": -1, "noise": 0, "scale": 0}, "data.augment.shift"),

@@ -85,7 +85,7 @@ def test_saved_config_mistakes(tmp_path):
         (["+trainer.devices=2", "+trainer.strategy=ddp"], "unknown key 'trainer.devices': nothing reads it; valid keys "
                                                           "of trainer: max_epochs"),
         (["+optimizer.foo=1"], "unknown key 'optimizer.foo': nothing reads it; valid keys of optimizer: name, lr"),
-        (["+logger=tensorboard"], "unknown key 'logger': nothing reads it; groups: model, data"),
+        (["+logger=tensorboard"], "unknown key 'logger': nothing reads it; groups: task, model, data"),
         (["++model.depth=3"], "unknown key 'model.depth': nothing reads it; valid keys of model: name, hidden"),
         (["~scheduler"], "scheduler cannot be removed: every run reads it; set a value instead; choose one with "
                          "scheduler=NAME: cosine, exponential, inverse_time, none, step"),
@@ -138,3 +138,13 @@ def test_a_relabelled_data_set_still_composes_from_its_saved_config(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(to_yaml(cfg))
     assert compose([], config_file=path) == cfg
+
+
+def test_a_run_config_from_before_the_task_group_composes_as_classification(tmp_path):
+    from omegaconf import OmegaConf
+
+    old = OmegaConf.to_container(compose(["model.hidden=[7]"]))
+    del old["task"]
+    path = tmp_path / "config.yaml"
+    path.write_text(OmegaConf.to_yaml(old))
+    assert compose([], config_file=path) == compose(["model.hidden=[7]"])

@@ -256,7 +256,7 @@ def test_evaluate_a_trained_run(digits_run):
     assert json.loads((run_dir / "eval-test.json").read_text()) == result
     assert (run_dir / "confusion-test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader((run_dir / "predictions-test.csv").read_text().splitlines()))
-    assert len(rows) == n and list(rows[0]) == ["index", "true", "predicted", "confidence"]
+    assert len(rows) == n and list(rows[0]) == ["index", "correct", "true", "predicted", "confidence"]
     assert all(0.1 <= float(r["confidence"]) <= 1 for r in rows)  # max of 10 softmax probabilities
     # the same best checkpoint that training reported on: the same test accuracy
     csv_accuracy = sum(r["true"] == r["predicted"] for r in rows) / n

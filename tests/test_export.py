@@ -44,7 +44,7 @@ def test_safetensors_hold_the_checkpoint_exactly_with_metadata(digits_runs):
     assert out["parameters"] == 64 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10  # buffers are not parameters
     with safe_open(path, "pt") as f:
         meta = f.metadata()
-    assert json.loads(meta["classes"]) == list(checkpoint["classes"])
+    assert meta["task"] == "classify" and json.loads(meta["info"]) == checkpoint["info"] == {"classes": [str(i) for i in range(10)]}
     assert meta["config"] == (digits_runs / "r" / "config.yaml").read_text()
     assert meta["run"] == "r" and meta["model"] == "mlp" and meta["dltool_version"] == dltool.__version__
     assert meta["epoch"] == str(checkpoint["epoch"])
@@ -62,10 +62,10 @@ def test_a_module_rebuilt_from_the_config_predicts_like_the_checkpoint(digits_ru
     rebuilt = build(compose([], config_file=run_dir / "config.yaml"))
     rebuilt.module.load_state_dict(load_file(run_dir / "export" / "model.safetensors"))  # strict: every key fits
     rebuilt.module.eval()
-    x = setup.splits["test"][0]
+    x = setup.splits["test"]["x"]
     with torch.no_grad():
         assert torch.equal(rebuilt.module(x), module(x))
-    assert (predict(rebuilt, x)[0] == predict(setup, x)[0]).all()
+    assert (predict(rebuilt, x)["predicted"] == predict(setup, x)["predicted"]).all()
 
 
 def test_pt_format_is_a_plain_state_dict_for_weights_only_loading(digits_runs, tmp_path):

@@ -39,7 +39,7 @@ def test_a_short_run_writes_the_whole_run_folder(tmp_path):
     assert compose([], config_file=folder / "config.yaml") == compose(["data=digits", "trainer.max_epochs=8"])
     for ckpt in ("best", "last"):
         saved = torch.load(folder / "checkpoints" / f"{ckpt}.ckpt", weights_only=True)
-        assert saved["classes"] == [str(i) for i in range(10)] and saved["config"]["data"]["name"] == "digits"
+        assert saved["info"] == {"classes": [str(i) for i in range(10)]} and saved["config"]["data"]["name"] == "digits"
     assert saved["epoch"] == 8 and "optimizer" in saved and "rng" in saved
 
 
@@ -56,7 +56,7 @@ def test_normalization_statistics_come_from_the_train_split_only(tmp_path):
 
     run(tmp_path, "data=digits", "trainer.max_epochs=1", name="n")
     saved = torch.load(tmp_path / "n" / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
-    x_train = torch.from_numpy(load_data(compose(["data=digits"]).data, seed=0).splits["train"][0])
+    x_train = torch.from_numpy(load_data(compose(["data=digits"]).data, seed=0).splits["train"]["x"])
     assert torch.allclose(saved["mean"], x_train.mean(0))
     run(tmp_path, "data=digits", "trainer.max_epochs=1", "data.normalize=false", name="raw")
     raw = torch.load(tmp_path / "raw" / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]

@@ -1,4 +1,6 @@
-"""Data sets: each loader returns a source pool (and optionally a target pool); splitting is shared."""
+"""Data sets: each loader returns a source pool (and optionally a target pool); splitting is shared. What a run gets
+is arrays and nothing else: per split a dict of numpy arrays sharing their first dimension (one row an example), and a
+small ``info`` (the class names, ...) that the task reads and every checkpoint keeps."""
 
 from __future__ import annotations
 
@@ -28,10 +30,11 @@ class Pools:
 
 @dataclass
 class Dataset:
-    """The four splits as in-memory arrays (x float32, y int64) plus what the run needs to know about the data."""
+    """The four splits as in-memory arrays (``{"x": float32 inputs, "y": int64 labels}`` each) plus what the run needs
+    to know about the data: ``info`` for the task (``classes``), the human-level proxy, the files it came from."""
 
-    splits: dict[str, tuple[np.ndarray, np.ndarray]]
-    classes: list[str]
+    splits: dict[str, dict[str, np.ndarray]]
+    info: dict
     human_error: float | None
     # The files the data was read from, by config key ("path", "target_path"): {"path": absolute path, "sha256": hex
     # digest of the bytes, "bytes": size}. Empty for generated data (mnist1d, digits, synthetic). See sources.py.
@@ -39,11 +42,11 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.splits["train"][0].shape[1:])
+        return tuple(self.splits["train"]["x"].shape[1:])
 
     @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+    def classes(self) -> list[str]:
+        return self.info["classes"]
 
 
 def load_data(cfg, seed: int) -> Dataset:
@@ -70,7 +73,8 @@ def load_data(cfg, seed: int) -> Dataset:
         target=None if target is None else (np.asarray(target[0], np.float32), np.asarray(target[1], np.int64)),
         target_in_train=cfg.get("target_in_train", 0),
     )
-    return Dataset({name: parts[name] for name in SPLITS}, pools.classes, human, pools.sources)
+    splits = {name: {"x": parts[name][0], "y": parts[name][1]} for name in SPLITS}
+    return Dataset(splits, {"classes": pools.classes}, human, pools.sources)
 
 
 def _shuffle_features(pools: Pools, seed: int) -> Pools:

@@ -11,16 +11,28 @@ from dltool.errors import UserError, choices
 # modules under dltool.models; importing one registers its models (layers and init hold shared pieces, no models)
 FAMILIES = ("mlp", "cnn", "resnet", "mobilenet", "inception", "rnn", "transformer")
 _REGISTRY: dict[str, Callable] = {}
+_TASKS: dict[str, tuple[str, ...]] = {}  # model name -> the tasks (dltool.tasks) whose outputs it can produce
 
 
-def register_model(name: str) -> Callable[[Callable], Callable]:
-    """Register a model class or function ``fn(input_shape, num_classes, **kwargs)`` under ``name``."""
+def register_model(name: str, tasks: tuple[str, ...] = ("classify",)) -> Callable[[Callable], Callable]:
+    """Register a model class or function ``fn(input_shape, num_classes, **kwargs)`` under ``name``, for ``tasks``
+    (a classifier puts out one score a class: ``num_classes`` is the task's number of outputs)."""
 
     def decorate(fn: Callable) -> Callable:
         _REGISTRY[name] = fn
+        _TASKS[name] = tuple(tasks)
         return fn
 
     return decorate
+
+
+def check_serves(name: str, task: str) -> None:
+    """A UserError naming the models that fit when model ``name`` cannot serve ``task`` (e.g. a classifier as a
+    segmenter); nothing when it can. An unknown model is left to create_model to name."""
+    _import_families()
+    if name in _TASKS and task not in _TASKS[name]:
+        fit = sorted(m for m, tasks in _TASKS.items() if task in tasks)
+        raise UserError(f"model {name} does not serve task={task}; models that do: {choices(fit) or 'none'}")
 
 
 def count_parameters(module) -> int:

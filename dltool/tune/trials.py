@@ -148,7 +148,7 @@ def satisficing(run_dir: Path) -> dict:
     from dltool.models import count_parameters
 
     setup, module = restore(run_dir)
-    x, _ = setup.splits["dev"]
+    x = setup.splits["dev"]["x"]
     speed = latency(module, x, autocast=setup.fabric.autocast)  # timed in the run's precision, as evaluate does
     return {"latency_ms": speed["latency_ms_per_example"], "parameters": count_parameters(module)}
 

@@ -25,22 +25,22 @@ def test_mnist1d_is_the_papers_dataset_generated_locally():
 
 def test_default_mnist1d_splits():
     data = load_data(compose().data, seed=0)
-    assert {k: len(v[1]) for k, v in data.splits.items()} == {"train": 3000, "train_dev": 500, "dev": 750, "test": 750}
-    assert data.input_shape == (40,) and data.num_classes == 10 and data.human_error == 0.04
+    assert {k: len(v["y"]) for k, v in data.splits.items()} == {"train": 3000, "train_dev": 500, "dev": 750, "test": 750}
+    assert data.input_shape == (40,) and len(data.classes) == 10 and data.human_error == 0.04
 
 
 def test_shifted_mnist1d_draws_dev_and_test_from_another_generator():
     data = load_data(compose(["data=mnist1d_shift"]).data, seed=0)
     source, _ = generate(OmegaConf.to_container(compose().data.generator))
     rows = {tuple(r) for r in source.round(5)}
-    assert all(tuple(r) in rows for r in data.splits["train"][0][:50].round(5))
-    assert not any(tuple(r) in rows for r in data.splits["dev"][0].round(5))
+    assert all(tuple(r) in rows for r in data.splits["train"]["x"][:50].round(5))
+    assert not any(tuple(r) in rows for r in data.splits["dev"]["x"].round(5))
 
 
 def test_digits_are_8x8_images():
     data = load_data(compose(["data=digits"]).data, seed=0)
     assert data.input_shape == (1, 8, 8) and data.classes == [str(i) for i in range(10)]
-    assert sum(len(y) for _, y in data.splits.values()) == 1797
+    assert sum(len(v["y"]) for v in data.splits.values()) == 1797
 
 
 def test_synthetic_data_has_the_asked_shape_and_a_linear_teacher():
@@ -49,20 +49,20 @@ def test_synthetic_data_has_the_asked_shape_and_a_linear_teacher():
     cfg = compose(["data=synthetic", "data.shape=[2,5]", "data.n=3000", "data.classes=3"]).data
     data = load_data(cfg, seed=0)
     assert data.input_shape == (2, 5) and data.classes == ["0", "1", "2"]
-    assert sum(len(y) for _, y in data.splits.values()) == 3000
-    (x, y), (x_dev, y_dev) = data.splits["train"], data.splits["dev"]
+    assert sum(len(v["y"]) for v in data.splits.values()) == 3000
+    (x, y), (x_dev, y_dev) = ((data.splits[k]["x"], data.splits[k]["y"]) for k in ("train", "dev"))
     assert np.bincount(y).min() > 0.15 * len(y)  # every class is common
     linear = LogisticRegression(max_iter=2000).fit(x.reshape(len(x), -1), y)
     assert linear.score(x_dev.reshape(len(x_dev), -1), y_dev) > 0.9  # a linear model nearly reaches the teacher
     again = load_data(cfg, seed=0)
-    assert np.array_equal(again.splits["train"][0], x)  # the same data.seed, the same data
+    assert np.array_equal(again.splits["train"]["x"], x)  # the same data.seed, the same data
 
 
 def test_shuffled_features_use_one_permutation_for_every_example():
     plain = load_data(compose().data, seed=0)
     shuffled = load_data(compose(["data.shuffle_features=true"]).data, seed=0)
-    x, xs = plain.splits["train"][0], shuffled.splits["train"][0]
-    assert np.array_equal(plain.splits["train"][1], shuffled.splits["train"][1])  # same examples, same split
+    x, xs = plain.splits["train"]["x"], shuffled.splits["train"]["x"]
+    assert np.array_equal(plain.splits["train"]["y"], shuffled.splits["train"]["y"])  # same examples, same split
     # find the permutation from the first example, then check it holds for all of them
     perm = [int(np.flatnonzero(x[0] == v)[0]) for v in xs[0]]
     assert sorted(perm) == list(range(40)) and perm != list(range(40))

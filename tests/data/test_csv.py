@@ -36,8 +36,8 @@ def test_string_labels_become_sorted_classes(csv_file):
     data = load(csv_file(separable_csv()))
     assert data.classes == ["cat", "dog", "eel"]
     assert data.input_shape == (2,)
-    assert sum(len(y) for _, y in data.splits.values()) == 120
-    x, y = data.splits["train"]
+    assert sum(len(v["y"]) for v in data.splits.values()) == 120
+    x, y = data.splits["train"]["x"], data.splits["train"]["y"]
     assert x.dtype == np.float32 and y.dtype == np.int64
     # dog blobs sit at a = 6: the label index and the feature agree after the split
     assert np.all(x[y == 1, 0] > 3) and np.all(x[y != 1, 0] < 3)
@@ -54,7 +54,7 @@ def test_a_second_file_is_the_dev_test_distribution(csv_file):
     target = csv_file(separable_csv(40, seed=1), "target.csv")
     data = load(source, f"data.target_path={target}", "data.split.dev=0.25", "data.split.test=0.25",
                 "data.target_in_train=20")
-    sizes = {k: len(v[1]) for k, v in data.splits.items()}
+    sizes = {k: len(v["y"]) for k, v in data.splits.items()}
     assert sizes == {"train": 108 + 20, "train_dev": 12, "dev": 30, "test": 30}
 
 

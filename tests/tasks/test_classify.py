@@ -5,7 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from dltool.classification import Classifier, standardizer
+from dltool.tasks.base import standardizer
+from dltool.tasks.classify import Classify
+
+INFO = {"classes": ["a", "b", "c"]}
 
 OPT = {"name": "sgd", "lr": 0.1, "weight_decay": 0.0}
 
@@ -19,10 +22,11 @@ def test_standardizer_uses_the_given_split_and_guards_constant_features():
 
 def test_validation_step_sums_loss_and_counts_mistakes():
     net = nn.Identity()  # the inputs are the logits
-    module = Classifier(net, torch.zeros(3), torch.ones(3), OPT, {"name": "none"}, 1)
+    module = Classify(net, INFO, torch.zeros(3), torch.ones(3), OPT, {"name": "none"}, 1)
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 0.0, 0.0]])
     y = torch.tensor([0, 2, 2, 1])
-    loss_sum, wrong = module.validation_step((logits, y))
+    sums = module.validation_step({"x": logits, "y": y})
+    loss_sum, wrong = sums["loss"], sums["wrong"]
     assert wrong.item() == 2
     by_hand = -sum(np.log(np.exp(l[t]) / np.exp(l).sum()) for l, t in zip(logits.numpy(), y.numpy()))
     assert loss_sum.item() == pytest.approx(by_hand, rel=1e-5)
@@ -30,7 +34,7 @@ def test_validation_step_sums_loss_and_counts_mistakes():
 
 def test_normalization_is_part_of_the_model():
     net = nn.Identity()
-    module = Classifier(net, torch.tensor([1.0]), torch.tensor([2.0]), OPT, {"name": "none"}, 1)
+    module = Classify(net, INFO, torch.tensor([1.0]), torch.tensor([2.0]), OPT, {"name": "none"}, 1)
     assert module(torch.tensor([[5.0]])).item() == 2.0
     assert set(module.state_dict()) == {"mean", "std"}  # saved with the weights, so a checkpoint is self-contained
 
@@ -42,11 +46,11 @@ def test_the_module_also_runs_under_the_lightning_trainer():
     torch.manual_seed(0)
     x = torch.randn(64, 4)
     y = (x[:, 0] > 0).long()
-    module = Classifier(nn.Linear(4, 2), x.mean(0), x.std(0), {**OPT, "lr": 0.5}, {"name": "step", "step_size": 1,
+    module = Classify(nn.Linear(4, 2), {"classes": ["0", "1"]}, x.mean(0), x.std(0), {**OPT, "lr": 0.5}, {"name": "step", "step_size": 1,
                         "gamma": 0.9}, 5)
     trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    # batches are dicts of tensors: the default collate stacks a list of example dicts into one
+    loader = torch.utils.data.DataLoader([{"x": xi, "y": yi} for xi, yi in zip(x, y)], batch_size=16)
     trainer.fit(module, train_dataloaders=loader)
-    loss, wrong = module.validation_step((x, y))
-    assert wrong.item() <= 6  # a linearly separable problem, learned
+    assert module.validation_step({"x": x, "y": y})["wrong"].item() <= 6  # a linearly separable problem, learned

@@ -1,0 +1,90 @@
+"""The base of every task: a LightningModule around a plain network, with input normalization, training-batch
+augmentation and the optimizers. A task says what its loss is, what it sums over a split and how those sums become
+the split's figures (``error`` among them), and what it predicts.
+
+dltool drives tasks with Lightning Fabric (see dltool.loop) over batches that are dicts of tensors sharing their first
+dimension (``{"x": inputs, "y": labels}`` for classification); a task works unchanged under
+``pytorch_lightning.Trainer``.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from dltool.augment import augment
+from dltool.optim import build_optimizer, build_scheduler
+
+
+def standardizer(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std of the training split (course 2's input normalization); constant features get std 1."""
+    mean = x_train.mean(dim=0)
+    std = x_train.std(dim=0)
+    return mean, torch.where(std > 1e-8, std, torch.ones_like(std))
+
+
+class Task(pl.LightningModule):
+    """What every task shares; subclasses set ``name`` and implement ``outputs``, ``loss``, ``sums``, ``summarize``.
+
+    Args:
+        net: maps a batch of normalized inputs (B, *input_shape) to the task's outputs.
+        info: what the data says about itself (labels, ...), saved with every checkpoint.
+        mean, std: input normalization statistics (of the train split), stored in the checkpoint.
+        optimizer, scheduler: the config groups as dicts (see dltool.optim).
+        max_epochs: the horizon of schedules that need one (cosine).
+        augment: data augmentation of training batches (dltool.augment: shift, noise, scale); None = off.
+        fused: the optimizer's fused (one-kernel) step.
+    """
+
+    name = ""
+
+    def __init__(self, net: nn.Module, info: dict, mean: torch.Tensor, std: torch.Tensor, optimizer: dict,
+                 scheduler: dict, max_epochs: int, augment: dict | None = None, fused: bool = False):
+        super().__init__()
+        self.augment = {k: v for k, v in (augment or {}).items() if v}
+        self.net = net
+        self.info = dict(info)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+        self.optimizer_cfg = dict(optimizer)
+        self.scheduler_cfg = dict(scheduler)
+        self.max_epochs = max_epochs
+        self.fused = fused
+
+    @staticmethod
+    def outputs(info: dict) -> int:
+        """How many numbers the network puts out per example for data described by ``info``."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, *input_shape) -> the net's outputs
+        return self.net((x - self.mean) / self.std)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        z = (batch["x"] - self.mean) / self.std
+        if self.augment:  # training batches only: dev, test and predictions see the data as it is
+            z = augment(z, **self.augment)
+        return self.loss(self.net(z), batch)
+
+    def validation_step(self, batch: dict, batch_idx: int = 0) -> dict[str, torch.Tensor]:
+        """Sums over a chunk of a split (``sums``), so that a split is reduced exactly over chunks (``summarize``)."""
+        return self.sums(self(batch["x"]).float(), batch)
+
+    def loss(self, outputs: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The mean training loss of a batch."""
+        raise NotImplementedError
+
+    def sums(self, outputs: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
+        """Per-chunk sums from which ``summarize`` computes a split's figures (``loss`` among them)."""
+        raise NotImplementedError
+
+    def summarize(self, totals: dict[str, float], n: int) -> dict:
+        """A split's figures from the sums over all its ``n`` examples: ``error``, ``loss``, ``n`` and the task's own."""
+        raise NotImplementedError
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self, self.optimizer_cfg, fused=self.fused)
+        scheduler = build_scheduler(optimizer, self.scheduler_cfg, self.max_epochs)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

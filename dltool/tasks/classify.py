@@ -1,0 +1,40 @@
+"""Classification: softmax over the net's logits, cross-entropy, error = 1 - accuracy.
+
+The data's ``info`` holds the class names (``classes``); labels ``y`` are integer indices into them. The figures per
+split are ``error``, ``loss`` (mean cross-entropy) and ``n``; ``dltool evaluate`` adds precision, recall, F1 per
+class and the confusion matrix from the predictions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from dltool.tasks.base import Task
+
+
+class Classify(Task):
+    name = "classify"
+
+    @staticmethod
+    def outputs(info: dict) -> int:
+        return len(info["classes"])
+
+    def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:  # logits (B, K), y (B,)
+        return F.cross_entropy(logits, batch["y"])
+
+    def sums(self, logits: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
+        y = batch["y"]
+        return {"loss": F.cross_entropy(logits, y, reduction="sum"), "wrong": (logits.argmax(dim=1) != y).sum()}
+
+    def summarize(self, totals: dict[str, float], n: int) -> dict:
+        return {"error": totals["wrong"] / n, "loss": totals["loss"] / n, "n": n}
+
+    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The predicted class (argmax of the logits, as the error counts it) and its softmax probability."""
+        logits = self(x).float()
+        best = logits.argmax(dim=1)
+        return {"predicted": best, "confidence": torch.softmax(logits, dim=1).gather(1, best[:, None])[:, 0]}
+
+
+TASK = Classify
