@@ -154,9 +154,11 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
         recs.append(text)
 
     if gap == "avoidable_bias":
-        if "hidden" in model:
+        if isinstance(model.get("hidden"), list):
             bigger = ",".join(str(2 * h) for h in model["hidden"]) or "100"
             rec("Bigger model (more hidden units)", f"model.hidden=[{bigger}]")
+        elif isinstance(model.get("channels"), list):
+            rec("Bigger model (more channels)", f"model.channels=[{','.join(str(2 * c) for c in model['channels'])}]")
         else:
             rec("Bigger model (more layers or units)")
         rec("Train longer", f"trainer.max_epochs={2 * trainer.get('max_epochs', 30)}")
@@ -166,18 +168,22 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
             rec("Less regularization (no dropout)", "model.keep_prob=1.0")
         if opt.get("weight_decay", 0) > 0:
             rec("Less regularization (no L2)", "optimizer.weight_decay=0")
-        space = "mlp" if model.get("name") == "mlp" and opt.get("name") == "adam" else "lr"
-        tune = f"`dltool tune --config {run}/config.yaml search={space} --stages coarse:20,fine:10`"
+        # the model's own space (every model has one), unless the optimizer is not the Adam the mlp space tunes
+        space = "" if model.get("name") != "mlp" or opt.get("name") == "adam" else " search=lr"
+        tune = f"`dltool tune --config {run}/config.yaml{space} --stages coarse:20,fine:10`"
         recs.append("Better architecture or hyperparameters: search them, learning rate first"
                     + (f": {tune}" if config is not None and run else ""))
     elif gap == "variance":
         generator = data.get("generator") or {}
-        more = f"data.generator.num_samples={2 * generator['num_samples']}" if "num_samples" in generator else None
+        more = f"data.generator.num_samples={2 * generator['num_samples']}" if "num_samples" in generator else \
+            f"data.n={2 * data['n']}" if isinstance(data.get("n"), int) else None  # generated data: more of it
         rec("More training data" + ("" if more else ": collect more labelled examples like the training set"), more)
         wd = opt.get("weight_decay", 0)
         rec("L2 regularization", f"optimizer.weight_decay={wd * 10 if wd else 1e-4:g}")
         keep = _keep(model)
-        rec("Dropout", f"model.keep_prob={0.8 if keep >= 1 else max(0.5, round(keep - 0.1, 2)):g}")
+        dropout = f"model.keep_prob={0.8 if keep >= 1 else max(0.5, round(keep - 0.1, 2)):g}"
+        rec("Dropout" if "keep_prob" in model or config is None else "Dropout (this model has no keep_prob)",
+            dropout if "keep_prob" in model else None)
         if not trainer.get("patience"):
             rec("Early stopping on dev error", "trainer.patience=10")
         loader = data.get("loader")

@@ -1,9 +1,10 @@
 """``evaluate_run(run)``: one metric on one split from a run's best checkpoint, plus latency and size.
 
-Course 3's method: one optimizing metric (accuracy, error, precision, recall, F1, F-beta, or an error that weighs
-some mistakes more) and satisficing metrics (running time, model size) that only have to meet a threshold. The
-numbers come from scikit-learn, never from hand-written formulas, and are computed on the run's own split (the saved
-config and seed rebuild the same split). Heavy imports (torch, scikit-learn, matplotlib) live inside the functions,
+Course 3's method: one optimizing metric and satisficing metrics (running time, model size) that only have to meet a
+threshold. Which metrics there are is the task's: for classification accuracy, error, precision, recall, F1, F-beta
+or an error that weighs some mistakes more (from scikit-learn, never from hand-written formulas); for segmentation
+error (1 - mean IoU), mean IoU, pixel accuracy and Dice, from the confusion counts of every pixel. They are computed
+on the run's own split (the saved config and seed rebuild the same split). Heavy imports (torch, scikit-learn, matplotlib) live inside the functions,
 so importing this module stays cheap for ``dltool --help``.
 """
 
@@ -21,10 +22,13 @@ from pathlib import Path
 from dltool.checkpoints import load as load_checkpoint
 from dltool.errors import UserError, check_number, choices, first_line
 from dltool.metrics import SPLITS
-from dltool.runs import run_name, run_status, write_atomic, write_json, write_text
+from dltool.runs import run_name, run_status, write_json, write_text
 from dltool.loop import EVAL_BATCH
 
-METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_error")
+METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_error")  # task=classify
+SEGMENT_METRICS = ("error", "miou", "pixel_accuracy", "dice")  # task=segment
+TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS}
+DEFAULTS = {"average": "macro", "positive_label": None, "beta": 1.0, "class_weights": None, "weight_by": "true"}
 AVERAGES = ("macro", "micro", "weighted", "binary")
 WEIGHT_BY = ("true", "predicted")
 POOLED = ("accuracy", "error", "weighted_error")  # counted over all examples alike: no average over classes
@@ -105,7 +109,7 @@ def parse_class_weights(text: str) -> dict[str, float]:
 
 def parse_requirement(text: str) -> tuple[str, str, float]:
     """``"latency_ms<=5"`` -> ``("latency_ms", "<=", 5.0)``: a satisficing metric and the threshold it must meet."""
-    names = RESOURCES + METRICS
+    names = RESOURCES + tuple(dict.fromkeys(m for task in TASK_METRICS.values() for m in task))
     match = REQUIREMENT.fullmatch(text)
     if not match or match.group(1) not in names:
         raise UserError(f"bad requirement {text!r}: expected NAME<=VALUE (or <, >=, >), e.g. latency_ms<=5; "
@@ -205,16 +209,25 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
                  positive_label: str | None = None, beta: float = 1.0, class_weights: dict | None = None,
                  weight_by: str = "true", requires=(), overrides=()) -> dict:
     """Evaluate a run's best checkpoint on ``split`` and write RUN/eval-<split>.json (the returned dict),
-    RUN/predictions-<split>.csv and RUN/confusion-<split>.png.
+    RUN/predictions-<split>.csv and a picture: RUN/confusion-<split>.png (classify) or RUN/masks-<split>.png
+    (segment: inputs, true and predicted masks).
 
     ``requires`` are satisficing checks such as ``"latency_ms<=5"`` or ``"f1>=0.9"``. Names and options are
     checked before anything is loaded (class names once the data is, before anything is written); the JSON is
     written last, so its presence means the others are complete.
     """
     from dltool.models import count_parameters
+    from dltool.runs import read_config
 
     run_dir = Path(run_dir)
-    _check_options(metric, average, weight_by, beta)
+    task = ((read_config(run_dir) or {}).get("task") or {}).get("name", "classify")
+    options = {"average": average, "positive_label": positive_label, "beta": beta, "class_weights": class_weights,
+               "weight_by": weight_by}
+    _check_options(metric, average, weight_by, beta, TASK_METRICS.get(task, METRICS))
+    if task != "classify":
+        given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != DEFAULTS[k]]
+        if given:
+            raise UserError(f"{', '.join(given)} apply to task=classify; run {run_name(run_dir)} learned task={task}")
     _check_choice(split, SPLITS, "split")
     requirements = [parse_requirement(text) for text in requires]
     if class_weights and "weighted_error" not in {metric, *(name for name, _, _ in requirements)}:
@@ -226,30 +239,79 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     classes = [str(c) for c in setup.data.classes]
     y_true = y.cpu().numpy()
     predictions = predict(setup, x)
-    y_pred, confidence = predictions["predicted"], predictions["confidence"]
-    options = {"average": average, "positive_label": positive_label, "beta": beta, "class_weights": class_weights,
-               "weight_by": weight_by}
-    scores = compute(y_true, y_pred, classes, metric, **options)
+    title = f"run {run_name(run_dir)}: {split} split, n = {len(y_true)}"
+    if task == "segment":
+        scores, write_pictures = _segment_scores(y_true, predictions, classes, metric, x, title)
+    else:
+        scores, write_pictures = _classify_scores(y_true, predictions, classes, metric, options, requirements, title)
     speed = latency(module, x, autocast=setup.fabric.autocast)
     parameters = count_parameters(module)
-    measured = {"latency_ms": speed["latency_ms_per_example"], "parameters": parameters, metric: scores["value"]}
-    for name, _, _ in requirements:
-        if name in METRICS and name not in measured:
-            measured[name] = compute(y_true, y_pred, classes, name, **_options_for(name, options))["value"]
-    result = {"run": run_name(run_dir), "split": split, "metric": metric, "value": scores["value"],
-              "average": scores["average"], "per_class": scores["per_class"],
-              "confusion_matrix": scores["confusion_matrix"], "latency_ms_per_example": speed["latency_ms_per_example"],
-              "parameters": parameters, "latency_ms_per_example_batched": speed["latency_ms_per_example_batched"],
+    measured = {"latency_ms": speed["latency_ms_per_example"], "parameters": parameters, **scores.pop("measured")}
+    result = {"run": run_name(run_dir), "task": task, "split": split, "metric": metric, **scores,
+              "latency_ms_per_example": speed["latency_ms_per_example"], "parameters": parameters,
+              "latency_ms_per_example_batched": speed["latency_ms_per_example_batched"],
               "requirements": check_requirements(measured, requires), "n": len(y_true)}
-    _write_predictions(run_dir / f"predictions-{split}.csv", y_true, y_pred, confidence, classes)
-    _write_confusion(run_dir / f"confusion-{split}.png", result["confusion_matrix"], classes,
-                     f"run {result['run']}: {split} split, n = {len(y_true)}")
+    write_pictures(run_dir, split)
     write_json(run_dir / f"eval-{split}.json", result)
     return result
 
 
-def _check_options(metric: str, average: str, weight_by: str, beta) -> None:
-    _check_choice(metric, METRICS, "metric")
+def _classify_scores(y_true, predictions, classes, metric, options, requirements, title) -> tuple[dict, object]:
+    """The chosen metric, per-class figures and confusion matrix of a classifier's predictions; the writer of its
+    predictions CSV and confusion PNG."""
+    y_pred, confidence = predictions["predicted"], predictions["confidence"]
+    scores = compute(y_true, y_pred, classes, metric, **options)
+    measured = {metric: scores["value"]}
+    for name, _, _ in requirements:
+        if name in METRICS and name not in measured:
+            measured[name] = compute(y_true, y_pred, classes, name, **_options_for(name, options))["value"]
+
+    def write(run_dir: Path, split: str) -> None:
+        from dltool.report import confusion_chart
+
+        _write_predictions(run_dir / f"predictions-{split}.csv", y_true, y_pred, confidence, classes)
+        confusion_chart(run_dir / f"confusion-{split}.png", scores["confusion_matrix"], classes, title)
+
+    return {"value": scores["value"], "average": scores["average"], "per_class": scores["per_class"],
+            "confusion_matrix": scores["confusion_matrix"], "measured": measured}, write
+
+
+def _segment_scores(y_true, predictions, classes, metric, x, title) -> tuple[dict, object]:
+    """Mean IoU, pixel accuracy, Dice and per-class IoU of predicted masks, from the confusion counts of every pixel;
+    the writer of the per-image predictions CSV and the masks PNG."""
+    import numpy as np
+
+    from dltool.tasks.segment import scores as mask_scores
+
+    mask, confidence = predictions["mask"], predictions["confidence"]
+    k = len(classes)
+    matrix = np.bincount((y_true * k + mask).reshape(-1), minlength=k * k).reshape(k, k)
+    figures = mask_scores(matrix, classes)
+    figures["error"] = 1 - figures["miou"]
+    dice = 2 * np.diag(matrix) / np.maximum(matrix.sum(axis=0) + matrix.sum(axis=1), 1)
+    per_class = {name: {"iou": figures["iou"][name], "dice": float(dice[i]) if figures["iou"][name] is not None
+                        else None, "pixels": int(matrix[i].sum())} for i, name in enumerate(classes)}
+    pixel_right = (mask == y_true).reshape(len(y_true), -1).mean(axis=1)
+
+    def write(run_dir: Path, split: str) -> None:
+        from dltool.report import masks_chart
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["index", "correct", "pixel_accuracy", "confidence"])  # correct: every pixel right
+        for i, (right, c) in enumerate(zip(pixel_right, confidence)):
+            writer.writerow([i, int(right == 1), f"{right:.6f}", f"{c:.6f}"])
+        write_text(run_dir / f"predictions-{split}.csv", buffer.getvalue())
+        masks_chart(run_dir / f"masks-{split}.png", x[:6].cpu().numpy(), y_true[:6], mask[:6], classes, title)
+
+    measured = {m: figures[m] for m in SEGMENT_METRICS}
+    return {"value": figures[metric], "average": "none", "per_class": per_class,
+            "confusion_matrix": matrix.tolist(), "miou": figures["miou"],
+            "pixel_accuracy": figures["pixel_accuracy"], "dice": figures["dice"], "measured": measured}, write
+
+
+def _check_options(metric: str, average: str, weight_by: str, beta, metrics: tuple[str, ...] = METRICS) -> None:
+    _check_choice(metric, metrics, "metric")
     _check_choice(average, AVERAGES, "average")
     _check_choice(weight_by, WEIGHT_BY, "weight-by")
     check_number(beta, "--beta", low=0, low_open=True)
@@ -318,22 +380,3 @@ def _write_predictions(path: Path, y_true, y_pred, confidence, classes: list[str
     for i, (t, p, c) in enumerate(zip(y_true, y_pred, confidence)):
         writer.writerow([i, int(t == p), classes[t], classes[p], f"{c:.6f}"])
     write_text(path, buffer.getvalue())
-
-
-def _write_confusion(path: Path, matrix, classes: list[str], title: str) -> None:
-    """The confusion matrix as a PNG, drawn on a Figure with the Agg canvas (no pyplot state, no display)."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    k = len(classes)
-    size = min(4 + 0.45 * k, 20)
-    figure = Figure(figsize=(size, size), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=classes)
-    display.plot(ax=axes, include_values=k <= 20, values_format="d", colorbar=False,
-                 xticks_rotation="vertical" if k > 10 else "horizontal")
-    axes.set_title(title)
-    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))

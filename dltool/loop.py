@@ -165,8 +165,9 @@ def evaluate(model, batch: dict, fabric) -> dict:
     with torch.no_grad(), fabric.autocast():
         for lo in range(0, n, EVAL_BATCH):
             sums = model.validation_step({k: v[lo:lo + EVAL_BATCH] for k, v in batch.items()})
-            for key, value in sums.items():
-                totals[key] = totals.get(key, 0.0) + value.item()
+            for key, value in sums.items():  # a number, or an array of counts (float64 on the host)
+                value = value.item() if value.dim() == 0 else value.detach().double().cpu().numpy()
+                totals[key] = totals.get(key, 0.0) + value
     return model.summarize(totals, n)
 
 

@@ -11,6 +11,9 @@ from dltool.metrics import SPLITS
 from dltool.runs import read_config, read_metrics, split_errors, write_atomic, write_json, write_text
 
 LADDER = tuple((k, ERROR_LABELS[k]) for k in ERRORS)
+# the columns beside error in the run table, per task: (label, key of the split's figures; None = 1 - error)
+FIGURES = {"classify": (("accuracy", None),), "segment": (("mIoU", "miou"), ("pixel acc", "pixel_accuracy"),
+                                                           ("Dice", "dice"))}
 
 
 def print_run(result: dict, runs_dir: Path) -> None:
@@ -22,17 +25,21 @@ def print_run(result: dict, runs_dir: Path) -> None:
     console.print(f"run {result['run']}: {result['status']}, best epoch {result['best_epoch']} of "
                   f"{result['epochs']}, {result['seconds']:.1f} s", markup=False, highlight=False, soft_wrap=True)
     table = Table()
-    for column in ("split", "error", "accuracy", "loss", "n"):
+    # 1 - error under its own name, and the task's other figures of one number
+    figures = FIGURES.get(result.get("task", "classify"), ())
+    for column in ("split", "error", *(label for label, _ in figures), "loss", "n"):
         table.add_column(column, justify="left" if column == "split" else "right")
     if result["human_error"] is not None:
-        table.add_row("human (proxy)", f"{result['human_error']:.4f}", f"{1 - result['human_error']:.4f}", "", "")
+        human = [f"{1 - result['human_error']:.4f}" if key is None else "" for _, key in figures]
+        table.add_row("human (proxy)", f"{result['human_error']:.4f}", *human, "", "")
     for split in SPLITS:
         m = result["splits"].get(split)
         if m:
             loss = "nan" if m["loss"] is None else f"{m['loss']:.4f}"
-            table.add_row(split, f"{m['error']:.4f}", f"{1 - m['error']:.4f}", loss, str(m["n"]))
+            cells = [_fmt(1 - m["error"] if key is None else m.get(key)) for _, key in figures]
+            table.add_row(split, f"{m['error']:.4f}", *cells, loss, str(m["n"]))
         else:
-            table.add_row(split, "-", "-", "-", "0")
+            table.add_row(split, "-", *("-" for _ in figures), "-", "0")
     console.print(table)
     console.print(f"saved in {Path(runs_dir) / result['run']}", markup=False, highlight=False, soft_wrap=True)
 
@@ -143,14 +150,17 @@ def print_evaluation(result: dict) -> None:
                   f"on the {result['split']} split (n = {result['n']})")
 
     per_class = Table(title="per class")
-    for column in ("class", "precision", "recall", "F1", "support"):
+    columns = list(next(iter(result["per_class"].values())))  # the task's figures: precision ... or iou, dice, pixels
+    for column in ("class", *columns):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for label, m in result["per_class"].items():
-        per_class.add_row(label, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+        per_class.add_row(label, *(str(m[c]) if isinstance(m[c], int) else _fmt(m[c]) for c in columns))
     console.print(per_class)
 
     labels = list(result["per_class"])
-    if len(labels) <= MAX_MATRIX:
+    if result.get("task", "classify") != "classify":  # a pixel count matrix: in the JSON
+        console.print(f"pixel confusion matrix in eval-{result['split']}.json; masks in masks-{result['split']}.png")
+    elif len(labels) <= MAX_MATRIX:
         matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
         matrix.add_column("true \\ predicted")
         for label in labels:
@@ -288,3 +298,53 @@ def print_models(rows: list[dict], data: str, input_shape: tuple) -> None:
     for r in rows:
         table.add_row(r["name"], "-" if r["parameters"] is None else f"{r['parameters']:,}", r["note"])
     console.print(table)
+
+
+def confusion_chart(path: Path, matrix, classes: list[str], title: str) -> None:
+    """The confusion matrix as a PNG, drawn on a Figure with the Agg canvas (no pyplot state, no display)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    k = len(classes)
+    size = min(4 + 0.45 * k, 20)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=classes)
+    display.plot(ax=axes, include_values=k <= 20, values_format="d", colorbar=False,
+                 xticks_rotation="vertical" if k > 10 else "horizontal")
+    axes.set_title(title)
+    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+
+
+def masks_chart(path: Path, images, true, predicted, classes: list[str], title: str) -> None:
+    """A PNG of a few examples in columns: the input image, the true mask and the predicted mask, one colour a class
+    (the legend names them), each predicted mask titled with its pixel accuracy."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    k, n = len(classes), len(images)
+    colours = ListedColormap(["#ffffff", *[f"C{i % 10}" for i in range(k - 1)]])  # background white
+    norm = BoundaryNorm(np.arange(-0.5, k), k)
+    figure = Figure(figsize=(2 * n + 1.6, 6.4), layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(3, n, squeeze=False)
+    for j in range(n):
+        grid[0, j].imshow(images[j].mean(axis=0), cmap="gray")
+        grid[1, j].imshow(true[j], cmap=colours, norm=norm, interpolation="nearest")
+        grid[2, j].imshow(predicted[j], cmap=colours, norm=norm, interpolation="nearest")
+        grid[2, j].set_title(f"{(predicted[j] == true[j]).mean():.1%} right", fontsize=8)
+    for axes in grid.ravel():
+        axes.set_xticks([])
+        axes.set_yticks([])
+    for i, label in enumerate(("input", "true mask", "predicted")):
+        grid[i, 0].set_ylabel(label)
+    figure.legend(handles=[Patch(color=colours(c), label=classes[c]) for c in range(1, k)], loc="outside right",
+                  fontsize=8)
+    figure.suptitle(title)
+    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))

@@ -70,6 +70,7 @@ def build(cfg) -> Setup:
     task_arguments(cfg.task.name, task_args)
     check_serves(cfg.model.name, cfg.task.name)
     data = load_data(cfg.data, seed)
+    Task.check_data(data)
     model_args = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
     net = create_model(cfg.model.name, data.input_shape, Task.outputs(data.info), **model_args)
     if t["batch_size"] < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
@@ -97,9 +98,10 @@ def build(cfg) -> Setup:
         mean, std = torch.zeros_like(x_train[0]), torch.ones_like(x_train[0])
     from dltool.augment import check as check_augment
 
+    augment = cfg.data.get("augment")  # generated images with masks have none
     module = Task(net, data.info, mean, std, OmegaConf.to_container(cfg.optimizer),
                   OmegaConf.to_container(cfg.scheduler), t["max_epochs"],
-                  check_augment(OmegaConf.to_container(cfg.data.augment)), fused=fused, **task_args)
+                  None if augment is None else check_augment(OmegaConf.to_container(augment)), fused=fused, **task_args)
     optimizer, scheduler = _unpack(module.configure_optimizers())
     return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed)
 

@@ -221,10 +221,19 @@ CASES = [
     case("tune-runs-dir-not-writable", ["tune", *CHEAP_TUNE], "{runs}", needs={"read-only-runs"}),
     case("tune-override-of-a-searched-key", ["tune", *CHEAP_TUNE, "optimizer.lr=-1"],
          "optimizer.lr is both set by an override and searched by search space 'lr'"),
+    # tasks: a task, a model and data that do not fit
+    case("train-unknown-task", ["train", *CHEAP, "task=segmentt"], "unknown task 'segmentt'; choose from: classify, "
+                                                                   "segment"),
+    case("train-segment-with-a-classifier", ["train", "task=segment", "model=cnn", "data=canvas"],
+         "model cnn does not serve task=segment; models that do: unet"),
+    case("train-segment-without-masks", ["train", *CHEAP, "task=segment", "model=unet"],
+         "task segment needs a mask a pixel"),
+    case("train-classify-a-canvas", ["train", "data=canvas", "data.n=40", "model=cnn", "trainer.max_epochs=1"],
+         "task classify needs one label an example"),
     # models
     case("models-model-override", ["models", "model=cnn"], "give data overrides only (e.g. data=digits)"),
     case("models-unknown-data", ["models", "data=nope"],
-         "unknown data 'nope'; choose from: csv, digits, mnist1d, mnist1d_shift"),
+         "unknown data 'nope'; choose from: canvas, csv, digits, mnist1d, mnist1d_shift"),
     case("models-unknown-key", ["models", "data.nokey=1"], "unknown key 'data.nokey'; valid keys of data: name"),
     case("models-bad-bool", ["models", "data=digits", "data.normalize=maybe"],
          "data.normalize must be true or false, got 'maybe'"),

@@ -105,26 +105,30 @@ def test_recommendations_are_ready_commands_for_the_run():
         ["Bigger dev set: `dltool train --config runs/r/config.yaml data.split.dev=0.4`"]
 
 
-def test_every_recommended_command_composes(tmp_path):
-    """A recommendation is only useful if its command runs: each override must compose on the run's config."""
+@pytest.mark.parametrize("overrides", [["data=mnist1d_shift", "optimizer=sgd", "model.keep_prob=0.9"],
+                                       ["data=digits", "model=cnn"],
+                                       ["task=segment", "model=unet", "data=canvas"]])
+def test_every_recommended_command_composes(tmp_path, overrides):
+    """A recommendation is only useful if its command runs: each override must compose on the run's config, for
+    each task and model (a U-Net has channels and no dropout; generated data grows with data.n)."""
     from dltool.config import to_yaml
-
-    cfg = compose(["data=mnist1d_shift", "optimizer=sgd", "model.keep_prob=0.9"])
-    (tmp_path / "config.yaml").write_text(to_yaml(cfg))
-    plain = OmegaConf.to_container(cfg)
     from dltool.tune import TuneOptions, plan
 
-    tuned = 0
+    cfg = compose(overrides)
+    (tmp_path / "config.yaml").write_text(to_yaml(cfg))
+    plain = OmegaConf.to_container(cfg)
+    tuned = trained = 0
     for gap in ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting"):
         for rec in recommendations(gap, plain, str(tmp_path)):
             if "`dltool train --config" in rec:
-                overrides = rec.rstrip("`").split("config.yaml ")[1].split()
-                compose(overrides, config_file=tmp_path / "config.yaml")
+                compose(rec.rstrip("`").split("config.yaml ")[1].split(), config_file=tmp_path / "config.yaml")
+                trained += 1
             elif "`dltool tune --config" in rec:
-                search = rec.split("config.yaml ")[1].split()[0]
-                plan(TuneOptions(overrides=[search], config=tmp_path / "config.yaml", runs_dir=tmp_path))
+                words = rec.rstrip("`").split("config.yaml")[1].split()
+                plan(TuneOptions(overrides=[w for w in words if "=" in w and not w.startswith("-")],
+                                 config=tmp_path / "config.yaml", runs_dir=tmp_path))
                 tuned += 1
-    assert tuned == 1
+    assert tuned == 1 and trained >= 6
 
 
 def test_diagnosing_a_real_run_writes_json_markdown_and_chart(tmp_path):

@@ -13,12 +13,14 @@ from dltool.data.sources import check_sources  # noqa: F401  (dltool.data.check_
 from dltool.data.splits import SPLITS, split
 from dltool.errors import UserError, check_bool, check_number, choices
 
-LOADERS = ("mnist1d", "digits", "csv", "synthetic")  # module names under dltool.data
+LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas")  # module names under dltool.data
 
 
 @dataclass
 class Pools:
-    """What a loader returns: features and integer labels, with an optional second (target) distribution."""
+    """What a loader returns: inputs ``x`` and integer targets ``y`` (a label an example, or a label a pixel: a mask),
+    with an optional second (target) distribution. ``extra`` holds more arrays of one row an example (a canvas's
+    boxes); ``stratify`` says whether ``y`` is one label an example, which the splits keep the proportions of."""
 
     x: np.ndarray
     y: np.ndarray
@@ -26,6 +28,8 @@ class Pools:
     target_x: np.ndarray | None = None
     target_y: np.ndarray | None = None
     sources: dict[str, dict] = field(default_factory=dict)  # see Dataset.sources
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    stratify: bool = True
 
 
 @dataclass
@@ -57,24 +61,22 @@ def load_data(cfg, seed: int) -> Dataset:
     human = cfg.human_error
     if human is not None:
         check_number(human, "data.human_error", low=0, high=1)
-    check_bool(cfg.normalize, "data.normalize")
+    check_bool(cfg.normalize, "data.normalize")  # read by the task
     pools = importlib.import_module(f"dltool.data.{loader}").load(cfg)
     if pools.x[0].size == 0:
         raise UserError("the data has no features")
     if len(np.unique(pools.y)) < 2:
         raise UserError("the data has only one class: classification needs at least two")
-    if check_bool(cfg.shuffle_features, "data.shuffle_features"):
+    if check_bool(cfg.get("shuffle_features", False), "data.shuffle_features"):
         pools = _shuffle_features(pools, seed)
-    target = None if pools.target_x is None else (pools.target_x, pools.target_y)
-    parts = split(
-        (np.asarray(pools.x, dtype=np.float32), np.asarray(pools.y, dtype=np.int64)),  # no copy when already so
-        dict(cfg.split),
-        seed,
-        target=None if target is None else (np.asarray(target[0], np.float32), np.asarray(target[1], np.int64)),
-        target_in_train=cfg.get("target_in_train", 0),
-    )
-    splits = {name: {"x": parts[name][0], "y": parts[name][1]} for name in SPLITS}
-    return Dataset(splits, {"classes": pools.classes}, human, pools.sources)
+
+    def arrays(x, y, extra):  # no copy where the dtype is already so
+        return {"x": np.asarray(x, dtype=np.float32), "y": np.asarray(y, dtype=np.int64), **extra}
+
+    target = None if pools.target_x is None else arrays(pools.target_x, pools.target_y, {})
+    parts = split(arrays(pools.x, pools.y, pools.extra), dict(cfg.split), seed, target=target,
+                  target_in_train=cfg.get("target_in_train", 0), stratify="y" if pools.stratify else None)
+    return Dataset({name: parts[name] for name in SPLITS}, {"classes": pools.classes}, human, pools.sources)
 
 
 def _shuffle_features(pools: Pools, seed: int) -> Pools:

@@ -19,7 +19,7 @@ from dltool.metrics import SPLITS
 CAP = 10_000
 DEFAULT_FRACTIONS = {"train_dev": 0.10, "dev": 0.15, "test": 0.15}
 
-Arrays = tuple[np.ndarray, np.ndarray]
+Arrays = dict[str, np.ndarray]  # arrays sharing their first dimension, one row an example
 
 
 def held_out_sizes(n: int, fractions: dict[str, float | None]) -> dict[str, int]:
@@ -40,45 +40,51 @@ def split(
     seed: int,
     target: Arrays | None = None,
     target_in_train: int = 0,
+    stratify: str | None = "y",
 ) -> dict[str, Arrays]:
     """Split the data into train / train_dev / dev / test (train_dev may be empty when its fraction is 0).
 
-    Without ``target``: every split comes from ``source``. With ``target``: train and train_dev from ``source``,
-    dev and test from ``target``, and ``target_in_train`` more target examples join train.
+    ``source`` (and ``target``) are dicts of arrays sharing their first dimension, one row an example: every array
+    is split alike. ``stratify`` names the array of labels each split keeps the proportions of (None: masks or other
+    targets with no one label an example). Without ``target``: every split comes from ``source``. With ``target``:
+    train and train_dev from ``source``, dev and test from ``target``, and ``target_in_train`` more target examples
+    join train.
     """
-    x, y = source
+    n = len(next(iter(source.values())))
+    labels = source[stratify] if stratify else None
     if target is None:
         if target_in_train:
             raise UserError("data.target_in_train needs a target distribution (this data set has none)")
-        sizes = held_out_sizes(len(y), fractions)
-        rest, test = _take(np.arange(len(y)), y, sizes["test"], seed, "test")
-        rest, dev = _take(rest, y, sizes["dev"], seed, "dev")
-        train, train_dev = _take(rest, y, sizes["train_dev"], seed, "train_dev")
+        sizes = held_out_sizes(n, fractions)
+        rest, test = _take(np.arange(n), labels, sizes["test"], seed, "test")
+        rest, dev = _take(rest, labels, sizes["dev"], seed, "dev")
+        train, train_dev = _take(rest, labels, sizes["train_dev"], seed, "train_dev")
         parts = {"train": train, "train_dev": train_dev, "dev": dev, "test": test}
-        out = {name: (x[idx], y[idx]) for name, idx in parts.items()}
+        out = {name: {k: a[idx] for k, a in source.items()} for name, idx in parts.items()}
     else:
-        tx, ty = target
-        src = held_out_sizes(len(y), {"train_dev": fractions["train_dev"]})
-        tgt = held_out_sizes(len(ty), {"dev": fractions["dev"], "test": fractions["test"]})
-        train, train_dev = _take(np.arange(len(y)), y, src["train_dev"], seed, "train_dev")
-        pool, test = _take(np.arange(len(ty)), ty, tgt["test"], seed, "test")
-        pool, dev = _take(pool, ty, tgt["dev"], seed, "dev")
+        nt = len(next(iter(target.values())))
+        target_labels = target[stratify] if stratify else None
+        src = held_out_sizes(n, {"train_dev": fractions["train_dev"]})
+        tgt = held_out_sizes(nt, {"dev": fractions["dev"], "test": fractions["test"]})
+        train, train_dev = _take(np.arange(n), labels, src["train_dev"], seed, "train_dev")
+        pool, test = _take(np.arange(nt), target_labels, tgt["test"], seed, "test")
+        pool, dev = _take(pool, target_labels, tgt["dev"], seed, "dev")
         check_number(target_in_train, "data.target_in_train", low=0, high=len(pool), integer=True)
-        _, moved = _take(pool, ty, target_in_train, seed, "target_in_train")
+        _, moved = _take(pool, target_labels, target_in_train, seed, "target_in_train")
         out = {
-            "train": (np.concatenate([x[train], tx[moved]]), np.concatenate([y[train], ty[moved]])),
-            "train_dev": (x[train_dev], y[train_dev]),
-            "dev": (tx[dev], ty[dev]),
-            "test": (tx[test], ty[test]),
+            "train": {k: np.concatenate([a[train], target[k][moved]]) for k, a in source.items()},
+            "train_dev": {k: a[train_dev] for k, a in source.items()},
+            "dev": {k: a[dev] for k, a in target.items()},
+            "test": {k: a[test] for k, a in target.items()},
         }
     for name in ("train", "dev", "test"):
-        if len(out[name][1]) == 0:
+        if len(next(iter(out[name].values()))) == 0:
             raise UserError(f"the {name} split is empty: too little data or data.split fractions too large")
     return out
 
 
-def _take(idx: np.ndarray, y: np.ndarray, k: int, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``idx`` into (rest, k stratified examples)."""
+def _take(idx: np.ndarray, y: np.ndarray | None, k: int, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``idx`` into (rest, k examples), stratified on the labels ``y`` when there are some."""
     from sklearn.model_selection import train_test_split
 
     if k == 0:
@@ -87,9 +93,11 @@ def _take(idx: np.ndarray, y: np.ndarray, k: int, seed: int, name: str) -> tuple
         return idx[:0], idx
     if k > len(idx):
         raise UserError(f"not enough data for the {name} split ({k} wanted, {len(idx)} left)")
-    labels = y[idx]
-    counts = np.unique(labels, return_counts=True)[1]
-    # Stratify when every class can appear on both sides; tiny sets fall back to a plain seeded shuffle.
-    stratify = labels if counts.min() >= 2 and len(counts) <= min(k, len(idx) - k) else None
+    stratify = None
+    if y is not None:
+        labels = y[idx]
+        counts = np.unique(labels, return_counts=True)[1]
+        # Stratify when every class can appear on both sides; tiny sets fall back to a plain seeded shuffle.
+        stratify = labels if counts.min() >= 2 and len(counts) <= min(k, len(idx) - k) else None
     rest, taken = train_test_split(idx, test_size=k, random_state=seed, stratify=stratify)
     return np.sort(rest), np.sort(taken)

@@ -13,7 +13,7 @@ import inspect
 
 from dltool.errors import UserError, choices
 
-TASKS = ("classify",)  # modules under dltool.tasks
+TASKS = ("classify", "segment")  # modules under dltool.tasks
 
 
 def task_class(name: str):
@@ -26,7 +26,9 @@ def task_class(name: str):
 def task_arguments(name: str, args: dict) -> dict:
     """``args`` (the task config without its name) if the task takes each of them, else a UserError naming them."""
     cls = task_class(name)
-    own = [p for p in inspect.signature(cls.__init__).parameters if p not in inspect.signature(cls.__base__.__init__).parameters]
+    base = inspect.signature(cls.__base__.__init__).parameters
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    own = [k for k, p in inspect.signature(cls.__init__).parameters.items() if p.kind in named and k not in base]
     unknown = sorted(set(args) - set(own))
     if unknown:
         raise UserError(f"task {name} has no argument {', '.join(unknown)}; valid: {choices(own) or 'none'}")

@@ -54,7 +54,12 @@ class Task(pl.LightningModule):
 
     @staticmethod
     def outputs(info: dict) -> int:
-        """How many numbers the network puts out per example for data described by ``info``."""
+        """How many numbers the network puts out per example (or per pixel) for data described by ``info``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def check_data(data) -> None:
+        """A UserError in one line when ``data`` (a dltool.data.Dataset) does not hold what this task learns from."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, *input_shape) -> the net's outputs

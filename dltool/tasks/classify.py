@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dltool.errors import UserError
 from dltool.tasks.base import Task
 
 
@@ -19,6 +20,13 @@ class Classify(Task):
     @staticmethod
     def outputs(info: dict) -> int:
         return len(info["classes"])
+
+    @staticmethod
+    def check_data(data) -> None:
+        y = data.splits["train"]["y"]
+        if y.ndim != 1:
+            raise UserError(f"task classify needs one label an example; this data has labels of shape "
+                            f"{tuple(y.shape[1:])} an example (a mask: use task=segment)")
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:  # logits (B, K), y (B,)
         return F.cross_entropy(logits, batch["y"])

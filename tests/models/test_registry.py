@@ -8,18 +8,24 @@ from omegaconf import OmegaConf
 
 from dltool.config import conf_dir, group_options
 from dltool.errors import UserError
-from dltool.models import _REGISTRY, create_model, model_names
+from dltool.models import _REGISTRY, _TASKS, create_model, model_names
 
 SHAPES = [(40,), (1, 8, 8)]  # MNIST-1D sequences and digits images
+CLASSIFIERS = [n for n in model_names() if "classify" in _TASKS[n]]
+SEGMENTERS = [n for n in model_names() if "segment" in _TASKS[n]]
 
 
 def test_every_model_has_a_config_and_every_config_a_model():
     assert model_names() == group_options("model")
 
 
-@pytest.mark.parametrize("name", model_names())
+def test_every_model_serves_a_task():
+    assert set(CLASSIFIERS) | set(SEGMENTERS) == set(model_names()) and SEGMENTERS == ["unet"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_every_model_maps_a_batch_to_logits_with_finite_gradients(name, shape):
+def test_every_classifier_maps_a_batch_to_logits_with_finite_gradients(name, shape):
     torch.manual_seed(0)
     net = create_model(name, shape, 10)
     x = torch.randn(8, *shape)
@@ -30,10 +36,22 @@ def test_every_model_maps_a_batch_to_logits_with_finite_gradients(name, shape):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
+@pytest.mark.parametrize("name", SEGMENTERS)
+def test_every_segmenter_maps_images_to_a_score_a_class_a_pixel(name):
+    torch.manual_seed(0)
+    net = create_model(name, (1, 8, 8), 3)
+    scores = net(torch.randn(2, 1, 8, 8))
+    assert scores.shape == (2, 3, 8, 8)
+    torch.nn.functional.cross_entropy(scores, torch.randint(0, 3, (2, 8, 8))).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
 @pytest.mark.parametrize("name", model_names())
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_tensor_has_one_state_dict_key(name, shape):
     """A module registered twice puts its tensors in every checkpoint and export twice, under two keys."""
+    if name in SEGMENTERS and len(shape) != 3:
+        pytest.skip("a segmenter takes images only")
     state = create_model(name, shape, 10).state_dict()
     owners: dict[int, str] = {}
     for key, tensor in state.items():
@@ -60,7 +78,7 @@ def test_config_keys_are_the_knobs_and_defaults_agree(name):
         assert yaml[p.name] == default, p.name
 
 
-@pytest.mark.parametrize("name", [n for n in model_names() if n != "mlp"])  # the MLP flattens any shape
+@pytest.mark.parametrize("name", [n for n in CLASSIFIERS if n != "mlp"])  # the MLP flattens any shape
 def test_models_refuse_a_shape_they_cannot_take_in_one_line(name):
     shapes = r"\(L,\), \(C, L\) or \(C, H, W\)"
     with pytest.raises(UserError, match=rf"^model {name} takes examples of shape {shapes}; got \(2, 3, 8, 8\)$"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dltool.errors import UserError
-from dltool.tune import run_study
+from dltool.tune import TuneOptions, run_study
 from tests.tune.common import options, space
 
 
@@ -66,10 +66,16 @@ def test_every_model_has_a_default_space_whose_trials_build(tmp_path):
     from dltool.train import build, keep_threads
     from dltool.tune.plan import plan, trial_config
 
-    assert len(model_names()) == 13
+    from dltool.models import _TASKS
+
+    # each model on data of its task: digits for a classifier, a small canvas for a segmenter
+    data = {"classify": ["data=digits"], "segment": ["task=segment", "data=canvas", "data.n=40"]}
+    assert len(model_names()) == 14
     for name in model_names():
-        cfg = compose([f"model={name}", "data=digits"])
-        p = plan(options(tmp_path, f"model={name}"))  # no search=: the model's own space
+        task_data = data[_TASKS[name][0]]
+        cfg = compose([f"model={name}", *task_data])
+        p = plan(TuneOptions(overrides=[f"model={name}", *task_data, "trainer.max_epochs=3"],
+                             runs_dir=tmp_path / "runs", progress=False))  # no search=: the model's own space
         assert p.search == name and [q.key for q in p.space] == [q.key for q in load_space(name, cfg)]
         keys = [q.key for q in p.space]
         assert keys[0] == "optimizer.lr" and p.space[0].scale == "log"  # course 2: the learning rate first
