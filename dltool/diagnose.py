@@ -193,7 +193,8 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
         where = run or "RUN"
         recs.append("Error analysis: compare the mistakes on dev with those on train-dev "
                     f"(`dltool evaluate {where} --split dev`, then `--split train_dev`)")
-        if data.get("target") is not None or data.get("target_path") is not None:
+        # a second distribution to move into training: mnist1d_shift's target settings, a CSV's target_path
+        if "target_in_train" in data and (isinstance(data.get("target"), dict) or data.get("target_path")):
             rec("Make training data more like dev/test", f"data.target_in_train={max(500, 2 * data.get('target_in_train', 0))}")
         else:
             rec("Make training data more like dev/test: collect such examples for training")

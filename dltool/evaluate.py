@@ -10,9 +10,6 @@ so importing this module stays cheap for ``dltool --help``.
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import operator
 import re
 import statistics
@@ -20,75 +17,19 @@ import time
 from pathlib import Path
 
 from dltool.checkpoints import load as load_checkpoint
-from dltool.errors import UserError, check_number, choices, first_line
+from dltool.errors import UserError, choices, first_line
 from dltool.metrics import SPLITS
-from dltool.runs import run_name, run_status, write_json, write_text
+from dltool.runs import run_name, run_status, write_json
 from dltool.loop import EVAL_BATCH
+from dltool.scoring import DEFAULTS, METRICS, TASK_METRICS, check_choice, check_options, classify_scores, \
+    multilabel_scores, segment_scores
 
-METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_error")  # task=classify
-SEGMENT_METRICS = ("error", "miou", "pixel_accuracy", "dice")  # task=segment
-TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS}
-DEFAULTS = {"average": "macro", "positive_label": None, "beta": 1.0, "class_weights": None, "weight_by": "true"}
-AVERAGES = ("macro", "micro", "weighted", "binary")
-WEIGHT_BY = ("true", "predicted")
-POOLED = ("accuracy", "error", "weighted_error")  # counted over all examples alike: no average over classes
 RESOURCES = ("latency_ms", "parameters")
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 REQUIREMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
 LATENCY_BATCH = 1024  # the batched latency measures one chunk of this many examples
 # what evaluate may change in a run's config: how it runs, never what it scores (data, split, seed, model)
 RUNTIME_KEYS = ("trainer.accelerator", "trainer.precision", "trainer.threads", "trainer.channels_last")
-
-
-def compute(y_true, y_pred, classes, metric: str, average: str = "macro", positive_label: str | None = None,
-            beta: float = 1.0, class_weights: dict | None = None, weight_by: str = "true") -> dict:
-    """``metric`` of integer predictions ``y_pred`` against ``y_true`` (indices into ``classes``), per class and as a
-    confusion matrix.
-
-    ``average`` applies to precision, recall, f1 and fbeta; ``binary`` scores one class (``positive_label``, a class
-    name) against the rest. Accuracy, error and weighted_error count every example and report average ``none``.
-    ``weighted_error`` weighs each example by the weight of its true (or predicted) class from ``class_weights``.
-    """
-    import numpy as np
-    from sklearn.metrics import accuracy_score, confusion_matrix, fbeta_score, precision_recall_fscore_support
-
-    _check_options(metric, average, weight_by, beta)
-    classes = [str(c) for c in classes]
-    labels = list(range(len(classes)))
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    weights = _weight_array(class_weights, classes)
-    if metric in POOLED:
-        if average == "binary" or positive_label is not None:
-            raise UserError(f"--average binary and --positive-label apply to precision, recall, f1 and fbeta; "
-                            f"{metric} counts all examples alike")
-        if metric == "weighted_error":
-            w = weights[y_true if weight_by == "true" else y_pred]
-            value = 1 - accuracy_score(y_true, y_pred, sample_weight=w)
-        else:
-            accuracy = accuracy_score(y_true, y_pred)
-            value = accuracy if metric == "accuracy" else 1 - accuracy
-        used = "none"
-    else:
-        if average == "binary":
-            # one class against the rest: sklearn's score over the single label [idx] is exactly that
-            scope = {"labels": [_positive_index(positive_label, classes)], "average": "macro"}
-        elif positive_label is not None:
-            raise UserError(f"--positive-label needs --average binary (got --average {average})")
-        else:
-            scope = {"labels": labels, "average": average}
-        if metric == "fbeta":
-            value = fbeta_score(y_true, y_pred, beta=beta, zero_division=0, **scope)
-        else:
-            precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, zero_division=0, **scope)
-            value = {"precision": precision, "recall": recall, "f1": f1}[metric]
-        used = average
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None,
-                                                                     zero_division=0)
-    per_class = {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                        "support": int(support[i])} for i, name in enumerate(classes)}
-    matrix = confusion_matrix(y_true, y_pred, labels=labels)
-    return {"value": float(value), "average": used, "per_class": per_class,
-            "confusion_matrix": [[int(v) for v in row] for row in matrix]}
 
 
 def parse_class_weights(text: str) -> dict[str, float]:
@@ -223,12 +164,12 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     task = ((read_config(run_dir) or {}).get("task") or {}).get("name", "classify")
     options = {"average": average, "positive_label": positive_label, "beta": beta, "class_weights": class_weights,
                "weight_by": weight_by}
-    _check_options(metric, average, weight_by, beta, TASK_METRICS.get(task, METRICS))
+    check_options(metric, average, weight_by, beta, TASK_METRICS.get(task, METRICS))
     if task != "classify":
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != DEFAULTS[k]]
         if given:
             raise UserError(f"{', '.join(given)} apply to task=classify; run {run_name(run_dir)} learned task={task}")
-    _check_choice(split, SPLITS, "split")
+    check_choice(split, SPLITS, "split")
     requirements = [parse_requirement(text) for text in requires]
     if class_weights and "weighted_error" not in {metric, *(name for name, _, _ in requirements)}:
         raise UserError("--class-weights applies to --metric weighted_error (or a weighted_error requirement)")
@@ -241,9 +182,11 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     predictions = predict(setup, x)
     title = f"run {run_name(run_dir)}: {split} split, n = {len(y_true)}"
     if task == "segment":
-        scores, write_pictures = _segment_scores(y_true, predictions, classes, metric, x, title)
+        scores, write_pictures = segment_scores(y_true, predictions, classes, metric, x, title)
+    elif task == "multilabel":
+        scores, write_pictures = multilabel_scores(y_true, predictions, classes, metric)
     else:
-        scores, write_pictures = _classify_scores(y_true, predictions, classes, metric, options, requirements, title)
+        scores, write_pictures = classify_scores(y_true, predictions, classes, metric, options, requirements, title)
     speed = latency(module, x, autocast=setup.fabric.autocast)
     parameters = count_parameters(module)
     measured = {"latency_ms": speed["latency_ms_per_example"], "parameters": parameters, **scores.pop("measured")}
@@ -254,108 +197,6 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     write_pictures(run_dir, split)
     write_json(run_dir / f"eval-{split}.json", result)
     return result
-
-
-def _classify_scores(y_true, predictions, classes, metric, options, requirements, title) -> tuple[dict, object]:
-    """The chosen metric, per-class figures and confusion matrix of a classifier's predictions; the writer of its
-    predictions CSV and confusion PNG."""
-    y_pred, confidence = predictions["predicted"], predictions["confidence"]
-    scores = compute(y_true, y_pred, classes, metric, **options)
-    measured = {metric: scores["value"]}
-    for name, _, _ in requirements:
-        if name in METRICS and name not in measured:
-            measured[name] = compute(y_true, y_pred, classes, name, **_options_for(name, options))["value"]
-
-    def write(run_dir: Path, split: str) -> None:
-        from dltool.report import confusion_chart
-
-        _write_predictions(run_dir / f"predictions-{split}.csv", y_true, y_pred, confidence, classes)
-        confusion_chart(run_dir / f"confusion-{split}.png", scores["confusion_matrix"], classes, title)
-
-    return {"value": scores["value"], "average": scores["average"], "per_class": scores["per_class"],
-            "confusion_matrix": scores["confusion_matrix"], "measured": measured}, write
-
-
-def _segment_scores(y_true, predictions, classes, metric, x, title) -> tuple[dict, object]:
-    """Mean IoU, pixel accuracy, Dice and per-class IoU of predicted masks, from the confusion counts of every pixel;
-    the writer of the per-image predictions CSV and the masks PNG."""
-    import numpy as np
-
-    from dltool.tasks.segment import scores as mask_scores
-
-    mask, confidence = predictions["mask"], predictions["confidence"]
-    k = len(classes)
-    matrix = np.bincount((y_true * k + mask).reshape(-1), minlength=k * k).reshape(k, k)
-    figures = mask_scores(matrix, classes)
-    figures["error"] = 1 - figures["miou"]
-    dice = 2 * np.diag(matrix) / np.maximum(matrix.sum(axis=0) + matrix.sum(axis=1), 1)
-    per_class = {name: {"iou": figures["iou"][name], "dice": float(dice[i]) if figures["iou"][name] is not None
-                        else None, "pixels": int(matrix[i].sum())} for i, name in enumerate(classes)}
-    pixel_right = (mask == y_true).reshape(len(y_true), -1).mean(axis=1)
-
-    def write(run_dir: Path, split: str) -> None:
-        from dltool.report import masks_chart
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["index", "correct", "pixel_accuracy", "confidence"])  # correct: every pixel right
-        for i, (right, c) in enumerate(zip(pixel_right, confidence)):
-            writer.writerow([i, int(right == 1), f"{right:.6f}", f"{c:.6f}"])
-        write_text(run_dir / f"predictions-{split}.csv", buffer.getvalue())
-        masks_chart(run_dir / f"masks-{split}.png", x[:6].cpu().numpy(), y_true[:6], mask[:6], classes, title)
-
-    measured = {m: figures[m] for m in SEGMENT_METRICS}
-    return {"value": figures[metric], "average": "none", "per_class": per_class,
-            "confusion_matrix": matrix.tolist(), "miou": figures["miou"],
-            "pixel_accuracy": figures["pixel_accuracy"], "dice": figures["dice"], "measured": measured}, write
-
-
-def _check_options(metric: str, average: str, weight_by: str, beta, metrics: tuple[str, ...] = METRICS) -> None:
-    _check_choice(metric, metrics, "metric")
-    _check_choice(average, AVERAGES, "average")
-    _check_choice(weight_by, WEIGHT_BY, "weight-by")
-    check_number(beta, "--beta", low=0, low_open=True)
-    if not math.isfinite(beta):
-        raise UserError(f"--beta must be a finite number > 0, got {beta!r}")
-
-
-def _check_choice(value: str, options: tuple[str, ...], what: str) -> None:
-    if value not in options:
-        raise UserError(f"unknown --{what} '{value}'; choose from: {choices(options)}")
-
-
-def _positive_index(positive_label, classes: list[str]) -> int:
-    """The class scored by ``--average binary``: the one named, or the second of exactly two (sklearn's pos_label=1)."""
-    if positive_label is None:
-        if len(classes) == 2:
-            return 1
-        raise UserError(f"--average binary needs a positive class with {len(classes)} classes: add --positive-label L "
-                        f"(L one of: {choices(classes)}) or use --average macro, micro or weighted")
-    if str(positive_label) not in classes:
-        raise UserError(f"unknown --positive-label '{positive_label}'; classes: {choices(classes)}")
-    return classes.index(str(positive_label))
-
-
-def _weight_array(class_weights: dict | None, classes: list[str]):
-    """One weight per class index: the given ones, 1 for the rest; unknown classes and non-positive weights fail."""
-    import numpy as np
-
-    weights = np.ones(len(classes))
-    for name, weight in (class_weights or {}).items():
-        if str(name) not in classes:
-            raise UserError(f"unknown class '{name}' in --class-weights; classes: {choices(classes)}")
-        ok = isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0
-        if not ok:
-            raise UserError(f"--class-weights: the weight of class {name} must be a finite number > 0, got {weight!r}")
-        weights[classes.index(str(name))] = weight
-    return weights
-
-
-def _options_for(metric: str, options: dict) -> dict:
-    """The options that make sense for a second metric (a requirement): pooled metrics take no average."""
-    if metric in POOLED:
-        return {**options, "average": "macro", "positive_label": None}
-    return options
 
 
 def _median_ms(call, repeats: int, budget_s: float, device) -> float:
@@ -371,12 +212,3 @@ def _median_ms(call, repeats: int, budget_s: float, device) -> float:
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
-
-
-def _write_predictions(path: Path, y_true, y_pred, confidence, classes: list[str]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", "correct", "true", "predicted", "confidence"])  # index and correct: every task's columns
-    for i, (t, p, c) in enumerate(zip(y_true, y_pred, confidence)):
-        writer.writerow([i, int(t == p), classes[t], classes[p], f"{c:.6f}"])
-    write_text(path, buffer.getvalue())

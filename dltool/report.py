@@ -13,7 +13,7 @@ from dltool.runs import read_config, read_metrics, split_errors, write_atomic, w
 LADDER = tuple((k, ERROR_LABELS[k]) for k in ERRORS)
 # the columns beside error in the run table, per task: (label, key of the split's figures; None = 1 - error)
 FIGURES = {"classify": (("accuracy", None),), "segment": (("mIoU", "miou"), ("pixel acc", "pixel_accuracy"),
-                                                           ("Dice", "dice"))}
+                                                           ("Dice", "dice")), "multilabel": (("F1", "f1"),)}
 
 
 def print_run(result: dict, runs_dir: Path) -> None:
@@ -158,8 +158,10 @@ def print_evaluation(result: dict) -> None:
     console.print(per_class)
 
     labels = list(result["per_class"])
-    if result.get("task", "classify") != "classify":  # a pixel count matrix: in the JSON
+    if result.get("task") == "segment":  # a pixel count matrix: in the JSON
         console.print(f"pixel confusion matrix in eval-{result['split']}.json; masks in masks-{result['split']}.png")
+    elif "confusion_matrix" not in result:  # several labels an example: no one matrix
+        pass
     elif len(labels) <= MAX_MATRIX:
         matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
         matrix.add_column("true \\ predicted")

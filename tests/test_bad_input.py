@@ -223,7 +223,7 @@ CASES = [
          "optimizer.lr is both set by an override and searched by search space 'lr'"),
     # tasks: a task, a model and data that do not fit
     case("train-unknown-task", ["train", *CHEAP, "task=segmentt"], "unknown task 'segmentt'; choose from: classify, "
-                                                                   "segment"),
+                                                                   "multilabel, segment"),
     case("train-segment-with-a-classifier", ["train", "task=segment", "model=cnn", "data=canvas"],
          "model cnn does not serve task=segment; models that do: unet"),
     case("train-segment-without-masks", ["train", *CHEAP, "task=segment", "model=unet"],

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dltool.data.sources import check_sources  # noqa: F401  (dltool.data.check_sources)
-from dltool.data.splits import SPLITS, split
+from dltool.data.splits import split
 from dltool.errors import UserError, check_bool, check_number, choices
+from dltool.metrics import SPLITS
 
 LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas")  # module names under dltool.data
 

@@ -12,7 +12,10 @@ the brightest digit intensity at each pixel (in [0, 1]) plus Gaussian noise of s
 
 Arrays: ``x`` (n, 1, size, size) float32; ``y`` the mask (n, size, size) int64 with 0 = background; ``boxes``
 (n, digits[1], 5) float32 rows of ``class, x0, y0, x1, y1`` (the digit's class 0-9 and the tight box of its mask
-pixels, inclusive pixel corners, x along the width), padded with rows of -1. A digit's 8x8 image recurs across
+pixels, inclusive pixel corners, x along the width), padded with rows of -1; ``labels`` (n, 10) int64, 1 where a
+digit shows in the image (some pixel of its class in the mask), else 0: course 3's several labels an image, as a
+street scene holds pedestrians, cars and stop signs or not. With ``data.target=labels`` these are the targets ``y``
+(for task=multilabel), each entry hidden (-1, unknown) with probability ``data.hidden``. A digit's 8x8 image recurs across
 canvases (there are 1,797), in other places, sizes and company.
 """
 
@@ -23,7 +26,8 @@ import numpy as np
 from dltool.data import Pools
 from dltool.errors import UserError, check_number
 
-CLASSES = ["background", *(str(d) for d in range(10))]
+CLASSES = ["background", *(str(d) for d in range(10))]  # of the mask; the labels are the digits alone
+TARGETS = ("mask", "labels")
 MAX_INTENSITY = 16.0  # of scikit-learn's digits
 PLACEMENTS = 20  # positions tried for each digit
 
@@ -78,7 +82,8 @@ def generate(n: int, size: int, digits: tuple[int, int], scale: tuple[float, flo
             if len(rows):
                 boxes[i, j] = (source.target[k], left + cols.min(), top + rows.min(), left + cols.max(), top + rows.max())
     x += rng.normal(0.0, noise, size=x.shape).astype(np.float32)
-    return {"x": x, "y": y, "boxes": boxes}
+    labels = np.stack([(y == 1 + d).any(axis=(1, 2)) for d in range(10)], axis=1).astype(np.int64)  # (n, 10)
+    return {"x": x, "y": y, "boxes": boxes, "labels": labels}
 
 
 def load(cfg) -> Pools:
@@ -94,5 +99,15 @@ def load(cfg) -> Pools:
     overlap = check_number(cfg.overlap, "data.overlap", low=0, high=1)
     rotate = check_number(cfg.rotate, "data.rotate", low=0, high=180)
     seed = check_number(cfg.seed, "data.seed", low=0, integer=True)
+    if cfg.target not in TARGETS:
+        raise UserError(f"unknown data.target '{cfg.target}'; choose from: {', '.join(TARGETS)}")
+    hidden = check_number(cfg.hidden, "data.hidden", low=0, high=1, high_open=True)
+    if hidden and cfg.target != "labels":
+        raise UserError("data.hidden hides labels: it needs data.target=labels (a mask has no labels to hide)")
     arrays = generate(n, size, digits, scale, noise, threshold, seed, overlap, rotate)
-    return Pools(arrays["x"], arrays["y"], CLASSES, extra={"boxes": arrays["boxes"]}, stratify=False)
+    if cfg.target == "mask":
+        return Pools(arrays["x"], arrays["y"], CLASSES, extra={"boxes": arrays["boxes"]}, stratify=False)
+    labels = arrays["labels"].copy()
+    unknown = np.random.default_rng([seed, 1]).random(labels.shape) < hidden  # its own stream: the images stay
+    labels[unknown] = -1
+    return Pools(arrays["x"], labels, CLASSES[1:], extra={"boxes": arrays["boxes"]}, stratify=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from dltool.errors import UserError, check_number
-from dltool.metrics import SPLITS
+
 CAP = 10_000
 DEFAULT_FRACTIONS = {"train_dev": 0.10, "dev": 0.15, "test": 0.15}
 

@@ -18,10 +18,6 @@ class Classify(Task):
     name = "classify"
 
     @staticmethod
-    def outputs(info: dict) -> int:
-        return len(info["classes"])
-
-    @staticmethod
     def check_data(data) -> None:
         y = data.splits["train"]["y"]
         if y.ndim != 1:

@@ -50,10 +50,6 @@ class Segment(Task):
         self.dice = check_number(dice, "task.dice", low=0)
 
     @staticmethod
-    def outputs(info: dict) -> int:
-        return len(info["classes"])
-
-    @staticmethod
     def check_data(data) -> None:
         x, y = data.splits["train"]["x"], data.splits["train"]["y"]
         if not (x.ndim == 4 and y.ndim == 3 and y.shape[1:] == x.shape[2:]):

@@ -1,0 +1,208 @@
+"""What a task's predictions score, for ``dltool evaluate``: the metrics each task offers, how they are computed, and
+the per-example files they leave (predictions-<split>.csv, a PNG).
+
+Classification's metrics come from scikit-learn, never from hand-written formulas: accuracy, error, precision,
+recall, F1, F-beta and an error that weighs some mistakes more (course 3's weighted error). Segmentation's and
+multi-label's come from their tasks' own counts (dltool.tasks.segment, dltool.tasks.multilabel), the same counts
+training measures splits with.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from dltool.errors import UserError, check_number, choices
+from dltool.runs import write_text
+
+METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_error")  # task=classify
+SEGMENT_METRICS = ("error", "miou", "pixel_accuracy", "dice")  # task=segment
+MULTILABEL_METRICS = ("error", "f1")  # task=multilabel: over the known labels, the mean over labels
+TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS, "multilabel": MULTILABEL_METRICS}
+DEFAULTS = {"average": "macro", "positive_label": None, "beta": 1.0, "class_weights": None, "weight_by": "true"}
+AVERAGES = ("macro", "micro", "weighted", "binary")
+WEIGHT_BY = ("true", "predicted")
+POOLED = ("accuracy", "error", "weighted_error")  # counted over all examples alike: no average over classes
+
+
+def compute(y_true, y_pred, classes, metric: str, average: str = "macro", positive_label: str | None = None,
+            beta: float = 1.0, class_weights: dict | None = None, weight_by: str = "true") -> dict:
+    """``metric`` of integer predictions ``y_pred`` against ``y_true`` (indices into ``classes``), per class and as a
+    confusion matrix.
+
+    ``average`` applies to precision, recall, f1 and fbeta; ``binary`` scores one class (``positive_label``, a class
+    name) against the rest. Accuracy, error and weighted_error count every example and report average ``none``.
+    ``weighted_error`` weighs each example by the weight of its true (or predicted) class from ``class_weights``.
+    """
+    import numpy as np
+    from sklearn.metrics import accuracy_score, confusion_matrix, fbeta_score, precision_recall_fscore_support
+
+    check_options(metric, average, weight_by, beta)
+    classes = [str(c) for c in classes]
+    labels = list(range(len(classes)))
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    weights = _weight_array(class_weights, classes)
+    if metric in POOLED:
+        if average == "binary" or positive_label is not None:
+            raise UserError(f"--average binary and --positive-label apply to precision, recall, f1 and fbeta; "
+                            f"{metric} counts all examples alike")
+        if metric == "weighted_error":
+            w = weights[y_true if weight_by == "true" else y_pred]
+            value = 1 - accuracy_score(y_true, y_pred, sample_weight=w)
+        else:
+            accuracy = accuracy_score(y_true, y_pred)
+            value = accuracy if metric == "accuracy" else 1 - accuracy
+        used = "none"
+    else:
+        if average == "binary":
+            # one class against the rest: sklearn's score over the single label [idx] is exactly that
+            scope = {"labels": [_positive_index(positive_label, classes)], "average": "macro"}
+        elif positive_label is not None:
+            raise UserError(f"--positive-label needs --average binary (got --average {average})")
+        else:
+            scope = {"labels": labels, "average": average}
+        if metric == "fbeta":
+            value = fbeta_score(y_true, y_pred, beta=beta, zero_division=0, **scope)
+        else:
+            precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, zero_division=0, **scope)
+            value = {"precision": precision, "recall": recall, "f1": f1}[metric]
+        used = average
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None,
+                                                                     zero_division=0)
+    per_class = {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                        "support": int(support[i])} for i, name in enumerate(classes)}
+    matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    return {"value": float(value), "average": used, "per_class": per_class,
+            "confusion_matrix": [[int(v) for v in row] for row in matrix]}
+
+def classify_scores(y_true, predictions, classes, metric, options, requirements, title) -> tuple[dict, object]:
+    """The chosen metric, per-class figures and confusion matrix of a classifier's predictions; the writer of its
+    predictions CSV and confusion PNG."""
+    y_pred, confidence = predictions["predicted"], predictions["confidence"]
+    scores = compute(y_true, y_pred, classes, metric, **options)
+    measured = {metric: scores["value"]}
+    for name, _, _ in requirements:
+        if name in METRICS and name not in measured:
+            measured[name] = compute(y_true, y_pred, classes, name, **_options_for(name, options))["value"]
+
+    def write(run_dir: Path, split: str) -> None:
+        from dltool.report import confusion_chart
+
+        _write_predictions(run_dir / f"predictions-{split}.csv", y_true, y_pred, confidence, classes)
+        confusion_chart(run_dir / f"confusion-{split}.png", scores["confusion_matrix"], classes, title)
+
+    return {"value": scores["value"], "average": scores["average"], "per_class": scores["per_class"],
+            "confusion_matrix": scores["confusion_matrix"], "measured": measured}, write
+
+def multilabel_scores(y_true, predictions, labels, metric) -> tuple[dict, object]:
+    """Per-label error, precision, recall and F1 over the known labels (-1 = unknown), and their means; the writer of
+    the predictions CSV (an example is correct when all its known labels are)."""
+    import numpy as np
+
+    from dltool.tasks.multilabel import scores as label_scores
+
+    said, known, yes = predictions["predicted"] == 1, y_true >= 0, y_true == 1
+    matrix = np.stack([(known & said & yes).sum(0), (known & said & ~yes).sum(0), (known & ~said & yes).sum(0),
+                       (known & ~said & ~yes).sum(0)])
+    figures = label_scores(matrix, labels)
+    right = ((said == yes) | ~known).all(axis=1)
+
+    def write(run_dir: Path, split: str) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["index", "correct", *(f"{name}_true" for name in labels), *(f"{name}_p" for name in labels)])
+        for i in range(len(y_true)):
+            writer.writerow([i, int(right[i]), *y_true[i], *(f"{p:.6f}" for p in predictions["probability"][i])])
+        write_text(run_dir / f"predictions-{split}.csv", buffer.getvalue())
+
+    return {"value": figures[metric], "average": "none" if metric == "error" else "macro",
+            "per_class": figures["per_label"], "f1": figures["f1"],
+            "measured": {m: figures[m] for m in MULTILABEL_METRICS}}, write
+
+def segment_scores(y_true, predictions, classes, metric, x, title) -> tuple[dict, object]:
+    """Mean IoU, pixel accuracy, Dice and per-class IoU of predicted masks, from the confusion counts of every pixel;
+    the writer of the per-image predictions CSV and the masks PNG."""
+    import numpy as np
+
+    from dltool.tasks.segment import scores as mask_scores
+
+    mask, confidence = predictions["mask"], predictions["confidence"]
+    k = len(classes)
+    matrix = np.bincount((y_true * k + mask).reshape(-1), minlength=k * k).reshape(k, k)
+    figures = mask_scores(matrix, classes)
+    figures["error"] = 1 - figures["miou"]
+    dice = 2 * np.diag(matrix) / np.maximum(matrix.sum(axis=0) + matrix.sum(axis=1), 1)
+    per_class = {name: {"iou": figures["iou"][name], "dice": float(dice[i]) if figures["iou"][name] is not None
+                        else None, "pixels": int(matrix[i].sum())} for i, name in enumerate(classes)}
+    pixel_right = (mask == y_true).reshape(len(y_true), -1).mean(axis=1)
+
+    def write(run_dir: Path, split: str) -> None:
+        from dltool.report import masks_chart
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["index", "correct", "pixel_accuracy", "confidence"])  # correct: every pixel right
+        for i, (right, c) in enumerate(zip(pixel_right, confidence)):
+            writer.writerow([i, int(right == 1), f"{right:.6f}", f"{c:.6f}"])
+        write_text(run_dir / f"predictions-{split}.csv", buffer.getvalue())
+        masks_chart(run_dir / f"masks-{split}.png", x[:6].cpu().numpy(), y_true[:6], mask[:6], classes, title)
+
+    measured = {m: figures[m] for m in SEGMENT_METRICS}
+    return {"value": figures[metric], "average": "none", "per_class": per_class,
+            "confusion_matrix": matrix.tolist(), "miou": figures["miou"],
+            "pixel_accuracy": figures["pixel_accuracy"], "dice": figures["dice"], "measured": measured}, write
+
+def _positive_index(positive_label, classes: list[str]) -> int:
+    """The class scored by ``--average binary``: the one named, or the second of exactly two (sklearn's pos_label=1)."""
+    if positive_label is None:
+        if len(classes) == 2:
+            return 1
+        raise UserError(f"--average binary needs a positive class with {len(classes)} classes: add --positive-label L "
+                        f"(L one of: {choices(classes)}) or use --average macro, micro or weighted")
+    if str(positive_label) not in classes:
+        raise UserError(f"unknown --positive-label '{positive_label}'; classes: {choices(classes)}")
+    return classes.index(str(positive_label))
+
+def _weight_array(class_weights: dict | None, classes: list[str]):
+    """One weight per class index: the given ones, 1 for the rest; unknown classes and non-positive weights fail."""
+    import numpy as np
+
+    weights = np.ones(len(classes))
+    for name, weight in (class_weights or {}).items():
+        if str(name) not in classes:
+            raise UserError(f"unknown class '{name}' in --class-weights; classes: {choices(classes)}")
+        ok = isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0
+        if not ok:
+            raise UserError(f"--class-weights: the weight of class {name} must be a finite number > 0, got {weight!r}")
+        weights[classes.index(str(name))] = weight
+    return weights
+
+def _options_for(metric: str, options: dict) -> dict:
+    """The options that make sense for a second metric (a requirement): pooled metrics take no average."""
+    if metric in POOLED:
+        return {**options, "average": "macro", "positive_label": None}
+    return options
+
+def _write_predictions(path: Path, y_true, y_pred, confidence, classes: list[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["index", "correct", "true", "predicted", "confidence"])  # index and correct: every task's columns
+    for i, (t, p, c) in enumerate(zip(y_true, y_pred, confidence)):
+        writer.writerow([i, int(t == p), classes[t], classes[p], f"{c:.6f}"])
+    write_text(path, buffer.getvalue())
+
+
+def check_options(metric: str, average: str, weight_by: str, beta, metrics: tuple[str, ...] = METRICS) -> None:
+    check_choice(metric, metrics, "metric")
+    check_choice(average, AVERAGES, "average")
+    check_choice(weight_by, WEIGHT_BY, "weight-by")
+    check_number(beta, "--beta", low=0, low_open=True)
+    if not math.isfinite(beta):
+        raise UserError(f"--beta must be a finite number > 0, got {beta!r}")
+
+
+def check_choice(value: str, options: tuple[str, ...], what: str) -> None:
+    if value not in options:
+        raise UserError(f"unknown --{what} '{value}'; choose from: {choices(options)}")
