@@ -97,7 +97,7 @@ def child(reader: str, path: str) -> None:
 
         def read():
             table = read_table(path, "label")
-            return table.x, table.labels, table.codes
+            return table.x, table.labels[0], table.codes[:, 0]
     else:
         def read():
             _, x, labels = python_reader(path, "label")

@@ -44,6 +44,8 @@ CSV = {
     "no-features": "label\nx\ny\n",
     "overflow": "a,b,label\n1,2,x\n3,1e308,y\n",
     "duplicate-column": "f0,f1,label,f3,label\n1,2,x,3,y\n4,5,y,6,x\n",
+    "empty-label-column": "f,a,b\n1,,1\n2,,0\n3,,1\n",
+    "bad-label-value": "f,a,b\n1,0,1\n2,yes,0\n",
     # not a table: a YAML alias bomb for --config (nine levels of nine references)
     "alias-bomb": "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)),
@@ -168,6 +170,12 @@ CASES = [
          "{csv} has no feature columns besides 'label'", csv="no-features"),
     case("train-csv-duplicate-column", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "{csv} has duplicate column names: label", csv="duplicate-column"),
+    case("train-csv-label-column-all-empty", ["train", "task=multilabel", "data=csv", "data.path={csv}",
+                                              "data.target=[a,b]"],
+         "label column 'a' of {csv} is empty in every row: nothing to learn for it", csv="empty-label-column"),
+    case("train-csv-label-not-0-or-1", ["train", "task=multilabel", "data=csv", "data.path={csv}",
+                                         "data.target=[a,b]"],
+         "{csv} line 3, label column 'a': 'yes' is not 0, 1 or empty (unknown)", csv="bad-label-value"),
     case("train-csv-float32-overflow", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "too large for float32", csv="overflow", proc=True),
     # train: names, configs and the runs folder

@@ -1,4 +1,5 @@
-"""The user's own table: one header row, numeric feature columns and one label column (strings or integers).
+"""The user's own table: one header row, numeric feature columns and one label column (strings or integers), or
+several 0/1 label columns for task=multilabel (``data.target=[a,b,c]``; an empty cell is an unknown label, -1).
 
 pandas' C parser reads the table in chunks straight into one float32 array: against Python's csv module, 6 to 10 times
 faster, at a peak below the file's size (the result plus a chunk) rather than eight times it (``bench/csv_read.py``).
@@ -29,23 +30,29 @@ OVERFLOW = 2.0**128 - 2.0**103  # the smallest float that rounds to inf in float
 CHUNK_VALUES = 1 << 20  # values per chunk of the fast reader: a few MB at a time, whatever the table's shape
 
 
+LABEL_VALUES = {"1": 1, "0": 0, "": -1}  # a cell of a multi-label column: yes, no, unknown
+
+
 @dataclass
 class Table:
-    """One file read: feature names, float32 rows, labels (stripped) as codes into ``labels``, where it came from."""
+    """One file read: feature names, float32 rows, and for each label column its labels (stripped) as codes
+    (``codes[:, j]`` into ``labels[j]``), where it came from."""
 
     features: list[str]
     x: np.ndarray
-    labels: list[str]
+    labels: list[list[str]]
     codes: np.ndarray
     source: dict = field(default_factory=dict)
 
 
-def read_table(path: str | Path, target: str) -> Table:
-    """Read ``path`` (relative to the current folder); any malformed input is a one-line UserError."""
+def read_table(path: str | Path, target: str | list[str]) -> Table:
+    """Read ``path`` (relative to the current folder) with one label column ``target``, or several (a list: each
+    cell 0, 1 or empty); any malformed input is a one-line UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
-    target = str(target)
+    several = not isinstance(target, str)
+    targets = [str(t) for t in target] if several else [target]
     try:
         source, lines = _scan(path)
         header, first, first_line_no = _head(path)
@@ -58,18 +65,21 @@ def read_table(path: str | Path, target: str) -> Table:
     if duplicates:
         shown = ", ".join(name or "(empty)" for name in duplicates)
         raise UserError(f"{path} has duplicate column names: {shown} (each column needs its own name)")
-    if target not in names:
-        raise UserError(f"target column '{target}' is not in {path}; columns: {', '.join(names)}")
-    t = names.index(target)
-    features = [h for i, h in enumerate(names) if i != t]
+    if several and (not targets or len(set(targets)) != len(targets)):
+        raise UserError(f"data.target must name one label column, or several distinct ones, got {targets}")
+    for name in targets:
+        if name not in names:
+            raise UserError(f"target column '{name}' is not in {path}; columns: {', '.join(names)}")
+    ts = [names.index(name) for name in targets]
+    features = [h for i, h in enumerate(names) if i not in ts]
     if not features:
-        raise UserError(f"{path} has no feature columns besides '{target}'")
+        raise UserError(f"{path} has no feature columns besides {', '.join(repr(t) for t in targets)}")
     if len(first) != len(names):  # checked here: pandas would take an extra first field for an index
         raise UserError(f"{path} line {first_line_no} has {len(first)} fields, the header has {len(names)}")
     try:
-        x, codes, labels = _parse(path, len(names), t, lines)
+        x, codes, labels = _parse(path, len(names), ts, lines, several)
     except _Suspect as suspect:
-        _diagnose(path, names, t, suspect.good_rows)
+        _diagnose(path, names, ts, suspect.good_rows, several)
         raise UserError(f"cannot read {path} as CSV: {suspect.reason}") from None
     return Table(features, x, labels, codes, source)
 
@@ -140,8 +150,10 @@ class _Suspect(Exception):
         self.good_rows, self.reason = good_rows, reason
 
 
-def _parse(path: Path, width: int, t: int, lines: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Features (float32, one row per record), label codes and the labels they index; _Suspect on anything amiss.
+def _parse(path: Path, width: int, ts: list[int], lines: int, several: bool = False) -> tuple[np.ndarray, np.ndarray,
+                                                                                              list[list[str]]]:
+    """Features (float32, one row per record), label codes (a column a label column) and the labels they index;
+    _Suspect on anything amiss (a missing label, except in several 0/1 columns, where a cell may be empty).
 
     The rows go straight into an array sized by the newline count (the number of records, or more); pages past the
     last row are never touched, so they cost no memory."""
@@ -149,11 +161,12 @@ def _parse(path: Path, width: int, t: int, lines: int) -> tuple[np.ndarray, np.n
 
     columns = [f"c{i}" for i in range(width)]  # positional: the header was read (and checked) already
     dtype = {c: np.float32 for c in columns}
-    dtype[columns[t]] = str  # not "category": pandas would read labels 1e-3 and 0.001 as one number
-    feature_columns = [c for i, c in enumerate(columns) if i != t]
-    x = np.empty((lines + 1, width - 1), dtype=np.float32)
-    codes = np.empty(lines + 1, dtype=np.int64)
-    labels: dict[str, int] = {}
+    for t in ts:
+        dtype[columns[t]] = str  # not "category": pandas would read labels 1e-3 and 0.001 as one number
+    feature_columns = [c for i, c in enumerate(columns) if i not in ts]
+    x = np.empty((lines + 1, width - len(ts)), dtype=np.float32)
+    codes = np.empty((lines + 1, len(ts)), dtype=np.int64)
+    labels: list[dict[str, int]] = [{} for _ in ts]
     n = 0
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # a float32 overflow is diagnosed below, not warned about
@@ -169,18 +182,22 @@ def _parse(path: Path, width: int, t: int, lines: int) -> tuple[np.ndarray, np.n
                         block[:, j] = chunk[c].to_numpy()
                     if not np.isfinite(block).all():  # nan, inf, a float32 overflow, a short row's missing fields
                         raise _Suspect(n, "a feature value is not a finite float32")
-                    found, distinct = pd.factorize(chunk[columns[t]].array)  # a missing field: code -1
-                    stripped = [str(v).strip() for v in distinct]
-                    if (found < 0).any() or not all(stripped):
-                        raise _Suspect(n, "a label is missing")
-                    lookup = np.array([labels.setdefault(s, len(labels)) for s in stripped], dtype=np.int64)
-                    codes[n:n + m] = lookup[found]
+                    for j, t in enumerate(ts):
+                        found, distinct = pd.factorize(chunk[columns[t]].array)  # a missing field: code -1
+                        stripped = [str(v).strip() for v in distinct]
+                        if (found < 0).any() or not (several or all(stripped)):
+                            raise _Suspect(n, "a label is missing")
+                        if several and not set(stripped) <= set(LABEL_VALUES):
+                            raise _Suspect(n, "a label is not 0, 1 or empty")
+                        seen = labels[j]
+                        lookup = np.array([seen.setdefault(v, len(seen)) for v in stripped], dtype=np.int64)
+                        codes[n:n + m, j] = lookup[found]
                     n += m
         except (ValueError, OverflowError) as e:  # pandas' ParserError and UnicodeDecodeError are ValueErrors
             raise _Suspect(n, first_line(e)) from None
     if n == 0:
         raise _Suspect(0, "no data rows")
-    return x[:n], codes[:n], list(labels)
+    return x[:n], codes[:n], [list(seen) for seen in labels]
 
 
 def _grow(a: np.ndarray, used: int, need: int) -> np.ndarray:
@@ -189,10 +206,9 @@ def _grow(a: np.ndarray, used: int, need: int) -> np.ndarray:
     return bigger
 
 
-def _diagnose(path: Path, names: list[str], t: int, good_rows: int) -> None:
+def _diagnose(path: Path, names: list[str], ts: list[int], good_rows: int, several: bool = False) -> None:
     """Read the file again with Python's csv module and raise a UserError naming the first mistake after
     ``good_rows`` data rows (those the fast reader accepted); returns if it finds none."""
-    target = names[t]
     records = _records(path)
     try:
         next(records)  # the header
@@ -202,12 +218,16 @@ def _diagnose(path: Path, names: list[str], t: int, good_rows: int) -> None:
             if len(row) != len(names):
                 raise UserError(f"{path} line {line} has {len(row)} fields, the header has {len(names)}")
             for i, value in enumerate(row):
-                if i != t:
+                if i not in ts:
                     problem = _feature_problem(value)
                     if problem:
                         raise UserError(f"{path} line {line}, column '{names[i]}': {problem}")
-            if not row[t].strip():
-                raise UserError(f"{path} line {line}: the target column '{target}' is empty")
+            for t in ts:
+                if several and row[t].strip() not in LABEL_VALUES:
+                    raise UserError(f"{path} line {line}, label column '{names[t]}': {row[t].strip()!r} is not 0, 1 "
+                                    "or empty (unknown)")
+                if not several and not row[t].strip():
+                    raise UserError(f"{path} line {line}: the target column '{names[t]}' is empty")
     finally:
         records.close()
 
@@ -234,20 +254,37 @@ def _class_order(labels: set[str]) -> list[str]:
 
 
 def load(cfg) -> Pools:
-    source = read_table(cfg.path, cfg.target)
+    several = not isinstance(cfg.target, str)  # a list of label columns: several yes/no labels an example
+    target_names = [str(t) for t in cfg.target] if several else cfg.target
+    source = read_table(cfg.path, target_names)
     tables = {"path": source}
     if cfg.target_path is not None:
-        tables["target_path"] = read_table(cfg.target_path, cfg.target)
+        tables["target_path"] = read_table(cfg.target_path, target_names)
         if tables["target_path"].features != source.features:
             raise UserError(f"{cfg.target_path} must have the same columns as {cfg.path}")
-    classes = _class_order({label for table in tables.values() for label in table.labels})
-    index = {c: i for i, c in enumerate(classes)}
+    if several:
+        classes = list(target_names)
 
-    def y(table: Table) -> np.ndarray:
-        return np.array([index[label] for label in table.labels], dtype=np.int64)[table.codes]
+        def y(table: Table) -> np.ndarray:  # (n, K): 1, 0, or -1 for an empty cell
+            columns = [np.array([LABEL_VALUES[v] for v in table.labels[j]], dtype=np.int64)[table.codes[:, j]]
+                       for j in range(len(classes))]
+            return np.stack(columns, axis=1)
+
+        for key, table in tables.items():
+            labels = y(table)
+            for j, name in enumerate(classes):
+                if (labels[:, j] < 0).all():
+                    raise UserError(f"label column '{name}' of {cfg[key]} is empty in every row: nothing to learn "
+                                    "for it (drop it from data.target)")
+    else:
+        classes = _class_order({label for table in tables.values() for label in table.labels[0]})
+        index = {c: i for i, c in enumerate(classes)}
+
+        def y(table: Table) -> np.ndarray:
+            return np.array([index[label] for label in table.labels[0]], dtype=np.int64)[table.codes[:, 0]]
 
     sources = {key: table.source for key, table in tables.items()}
     target = tables.get("target_path")
     if target is None:
-        return Pools(source.x, y(source), classes, sources=sources)
-    return Pools(source.x, y(source), classes, target.x, y(target), sources=sources)
+        return Pools(source.x, y(source), classes, sources=sources, stratify=not several)
+    return Pools(source.x, y(source), classes, target.x, y(target), sources=sources, stratify=not several)

@@ -21,8 +21,9 @@ class Classify(Task):
     def check_data(data) -> None:
         y = data.splits["train"]["y"]
         if y.ndim != 1:
+            hint = "several labels: use task=multilabel" if y.ndim == 2 else "a mask: use task=segment"
             raise UserError(f"task classify needs one label an example; this data has labels of shape "
-                            f"{tuple(y.shape[1:])} an example (a mask: use task=segment)")
+                            f"{tuple(y.shape[1:])} an example ({hint})")
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:  # logits (B, K), y (B,)
         return F.cross_entropy(logits, batch["y"])

@@ -67,7 +67,7 @@ def test_values_read_as_python_reads_them(csv_file):
     table = csv_module.read_table(csv_file(text), "label")
     assert table.x.dtype == np.float32
     assert table.x[:, 0].tolist() == [float(np.float32(float(v.strip('"')))) for v in values]
-    assert [table.labels[c] for c in table.codes] == [lab.strip() for lab in labels]
+    assert [table.labels[0][c] for c in table.codes[:, 0]] == [lab.strip() for lab in labels]
     assert load(csv_file(text)).classes == ["NA", "x", "y"]
 
 
@@ -76,7 +76,7 @@ def test_labels_stay_the_strings_written(csv_file):
     labels = ["1e-3", "0.001", "007", "7", "7.0", "1e308", "nan", "True"]
     text = "a,label\n" + "".join(f"{i},{label}\n" for i, label in enumerate(labels * 2))
     table = csv_module.read_table(csv_file(text), "label")
-    assert [table.labels[c] for c in table.codes] == labels * 2
+    assert [table.labels[0][c] for c in table.codes[:, 0]] == labels * 2
     assert load(csv_file(text)).classes == sorted(labels)
 
 
@@ -84,7 +84,7 @@ def test_lines_may_end_in_a_lone_carriage_return(tmp_path):
     path = tmp_path / "mac.csv"
     path.write_bytes(b"a,b,label\r1,2,x\r3,4,y\r5,6,x\r")
     table = csv_module.read_table(path, "label")
-    assert table.x.tolist() == [[1, 2], [3, 4], [5, 6]] and [table.labels[c] for c in table.codes] == ["x", "y", "x"]
+    assert table.x.tolist() == [[1, 2], [3, 4], [5, 6]] and [table.labels[0][c] for c in table.codes[:, 0]] == ["x", "y", "x"]
 
 
 def test_a_table_read_in_many_chunks_is_the_table(csv_file, monkeypatch):
@@ -96,7 +96,7 @@ def test_a_table_read_in_many_chunks_is_the_table(csv_file, monkeypatch):
     table = csv_module.read_table(csv_file(text), "label")
     assert table.x.shape == (41, 2) and table.x.dtype == np.float32
     assert np.array_equal(table.x, np.array([(a, b) for a, b, _ in rows], dtype=np.float32))
-    assert [table.labels[c] for c in table.codes] == [lab.strip() for _, _, lab in rows]
+    assert [table.labels[0][c] for c in table.codes[:, 0]] == [lab.strip() for _, _, lab in rows]
 
 
 @pytest.mark.parametrize(
@@ -217,3 +217,52 @@ def test_sources_name_each_file_by_its_config_key(tmp_path, monkeypatch):
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="data file not found"):
         load(tmp_path / "nope.csv")
+
+
+def several_labels(rows: int = 40, seed: int = 0) -> str:
+    """Two features and two 0/1 label columns, some cells empty (unknown)."""
+    rng = np.random.default_rng(seed)
+    lines = ["f0,car,f1,sign"]
+    for _ in range(rows):
+        car, sign = rng.integers(0, 2, 2)
+        cells = [str(car) if rng.random() > 0.25 else "", str(sign) if rng.random() > 0.25 else ""]
+        lines.append(f"{rng.normal():.4f},{cells[0]},{rng.normal():.4f},{cells[1]}")
+    return "\n".join(lines) + "\n"
+
+
+def test_several_label_columns_give_a_row_of_yes_no_unknown_labels(csv_file):
+    text = several_labels()
+    path = csv_file(text)
+    data = load_data(compose(["data=csv", f"data.path={path}", "data.target=[car,sign]"]).data, seed=0)
+    assert data.info == {"classes": ["car", "sign"]} and data.input_shape == (2,)
+    y = np.concatenate([s["y"] for s in data.splits.values()])
+    x = np.concatenate([s["x"] for s in data.splits.values()])
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    by_feature = {float(r[0]): [{"1": 1, "0": 0, "": -1}[r[1]], {"1": 1, "0": 0, "": -1}[r[3]]] for r in rows}
+    assert sorted(map(tuple, y.tolist())) == sorted(map(tuple, by_feature.values()))
+    for features, labels in zip(x, y):  # each row keeps its own labels
+        assert by_feature[round(float(features[0]), 4)] == labels.tolist()
+    assert (y == -1).any() and set(np.unique(y)) == {-1, 0, 1}
+
+
+@pytest.mark.parametrize("text,target,message", [
+    ("f,a,b\n1,0,1\n2,2,0\n", "[a,b]", r"line 3, label column 'a': '2' is not 0, 1 or empty \(unknown\)"),
+    ("f,a,b\n1,,1\n2,,0\n3,,1\n", "[a,b]", r"label column 'a' of .* is empty in every row: nothing to learn for it"),
+    ("f,a,b\n1,0,1\n2,1,0\n", "[a,a]", r"data.target must name one label column, or several distinct ones"),
+    ("f,a,b\n1,0,1\n2,1,0\n", "[a,c]", r"target column 'c' is not in .*; columns: f, a, b"),
+    ("a,b\n0,1\n1,0\n", "[a,b]", r"has no feature columns besides 'a', 'b'"),
+])
+def test_several_label_columns_mistakes_are_one_line(csv_file, text, target, message):
+    path = csv_file(text)
+    with pytest.raises(UserError, match=message):
+        load_data(compose(["data=csv", f"data.path={path}", f"data.target={target}"]).data, seed=0)
+
+
+def test_a_multilabel_run_on_a_table_with_unknown_labels(csv_file, tmp_path):
+    from dltool.train import train
+
+    path = csv_file(several_labels(rows=200))
+    result = train(compose(["task=multilabel", "data=csv", f"data.path={path}", "data.target=[car,sign]",
+                            "trainer.max_epochs=2"]), runs_dir=tmp_path, progress=False)
+    known = result["splits"]["train"]["per_label"]["car"]["known"]
+    assert result["status"] == "completed" and 0 < known < result["splits"]["train"]["n"]
