@@ -37,7 +37,7 @@ from omegaconf import OmegaConf
 
 from dltool import tune
 from dltool.tune.workers import run_workers
-from dltool.models import create_model
+from dltool.models import create_model, net_arguments
 from dltool.train import build, train
 from hand_loop import train_by_hand  # bench/hand_loop.py: the baseline loop, shared with train_overhead.py
 
@@ -86,7 +86,7 @@ def bare_objective(s, epochs: int):
     (x, y), (x_dev, y_dev) = ((s.splits[k]["x"], s.splits[k]["y"]) for k in ("train", "dev"))
     mean, std = s.module.mean, s.module.std
     x, x_dev = (x - mean) / std, (x_dev - mean) / std
-    model_args = {k: v for k, v in OmegaConf.to_container(s.cfg.model).items() if k != "name"}
+    model_args = net_arguments(OmegaConf.to_container(s.cfg.model))
     o, batch = s.cfg.optimizer, s.trainer["batch_size"]
 
     def objective(trial) -> float:

@@ -140,7 +140,7 @@ def _check_fits(tensors: dict, model: dict, task: str, info, best: Path) -> int:
     ``info`` (for classification, one a class)."""
     import torch
 
-    from dltool.models import count_parameters, create_model
+    from dltool.models import count_parameters, create_model, net_arguments
     from dltool.tasks import task_class
 
     missing = [k for k in BUFFERS if k not in tensors]
@@ -153,7 +153,7 @@ def _check_fits(tensors: dict, model: dict, task: str, info, best: Path) -> int:
         raise UserError(f"cannot export {best}: its info does not describe {task} data ({first_line(e)})") from e
     net_state = {k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")}
     extra = sorted(set(tensors) - set(BUFFERS) - {f"net.{k}" for k in net_state})
-    args = {k: v for k, v in model.items() if k != "name"}
+    args = net_arguments(model)
     with torch.random.fork_rng(devices=[]):  # building the network draws initial weights: leave the caller's RNG alone
         net = create_model(model["name"], tuple(tensors["mean"].shape), outputs, **args)
     try:

@@ -48,6 +48,7 @@ class Setup:
     splits: dict  # split name -> {"x": inputs, "y": labels, ...}, tensors on the device
     trainer: dict
     seed: int
+    pretrained: str | None = None  # model.init_from resolved: the absolute path of the run it started from
 
 
 def build(cfg) -> Setup:
@@ -55,7 +56,7 @@ def build(cfg) -> Setup:
     import torch
     from omegaconf import OmegaConf
 
-    from dltool.models import check_serves, create_model
+    from dltool.models import check_serves, create_model, net_arguments
     from dltool.optim import FUSED
     from dltool.tasks import task_arguments, task_class
     from dltool.tasks.base import standardizer
@@ -71,8 +72,16 @@ def build(cfg) -> Setup:
     check_serves(cfg.model.name, cfg.task.name)
     data = load_data(cfg.data, seed)
     Task.check_data(data)
-    model_args = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
-    net = create_model(cfg.model.name, data.input_shape, Task.outputs(data.info), **model_args)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    net = create_model(cfg.model.name, data.input_shape, Task.outputs(data.info), **net_arguments(model_cfg))
+    pretrained = None
+    if model_cfg.get("init_from") is not None:
+        from dltool.transfer import init_from
+
+        pretrained = init_from(net, str(model_cfg["init_from"]), cfg.model.name)
+    from dltool.transfer import freeze
+
+    frozen = freeze(net, model_cfg.get("freeze", "none"))
     if t["batch_size"] < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
         raise UserError("batch norm needs trainer.batch_size >= 2")
     fabric = _fabric(t)
@@ -102,8 +111,9 @@ def build(cfg) -> Setup:
     module = Task(net, data.info, mean, std, OmegaConf.to_container(cfg.optimizer),
                   OmegaConf.to_container(cfg.scheduler), t["max_epochs"],
                   None if augment is None else check_augment(OmegaConf.to_container(augment)), fused=fused, **task_args)
+    module.frozen = frozen  # kept in eval mode (their batch-norm statistics too) while the rest trains
     optimizer, scheduler = _unpack(module.configure_optimizers())
-    return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed)
+    return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed, pretrained)
 
 
 @contextmanager
@@ -140,6 +150,8 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     s = build(cfg)
     for key, source in s.data.sources.items():  # the run records where its files are, wherever it was started
         OmegaConf.update(cfg, f"data.{key}", source["path"], merge=False)
+    if s.pretrained is not None:  # and the run it started from
+        OmegaConf.update(cfg, "model.init_from", s.pretrained, merge=False)
     # the checkpoint carries what the data was (the task's info, files and their digests): evaluate checks it
     saved = {"config": OmegaConf.to_container(cfg, resolve=True), "info": s.data.info, "sources": s.data.sources}
     if resume is not None:

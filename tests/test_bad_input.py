@@ -238,6 +238,12 @@ CASES = [
          "task segment needs a mask a pixel"),
     case("train-classify-a-canvas", ["train", "data=canvas", "data.n=40", "model=cnn", "trainer.max_epochs=1"],
          "task classify needs one label an example"),
+    case("train-init-from-no-run", ["train", *CHEAP, "model.init_from=no-such-run"],
+         "model.init_from=no-such-run: no run folder there"),
+    case("train-init-from-another-model", ["train", *CHEAP, "model=cnn", "model.init_from={runs}/r"],
+         "model.init_from={runs}/r: that run trained model mlp, not cnn", needs={"run"}),
+    case("train-freeze-too-many-blocks", ["train", *CHEAP, "model.freeze=9"],
+         "model.freeze=9: the net's features have only 2 blocks with weights"),
     # models
     case("models-model-override", ["models", "model=cnn"], "give data overrides only (e.g. data=digits)"),
     case("models-unknown-data", ["models", "data=nope"],

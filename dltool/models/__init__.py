@@ -36,6 +36,14 @@ def check_serves(name: str, task: str) -> None:
         raise UserError(f"model {name} does not serve task={task}; models that do: {choices(fit) or 'none'}")
 
 
+TRANSFER_KEYS = ("init_from", "freeze")  # in every model's config; read by dltool.transfer, not by the net
+
+
+def net_arguments(model: dict) -> dict:
+    """A model config's arguments of the net itself: all but its name and the transfer keys."""
+    return {k: v for k, v in model.items() if k != "name" and k not in TRANSFER_KEYS}
+
+
 def count_parameters(module) -> int:
     """Learned numbers of a module: every parameter tensor's size, shared tensors counted once (as PyTorch lists them)."""
     return sum(p.numel() for p in module.parameters())
@@ -68,7 +76,7 @@ def catalog(input_shape: tuple[int, ...], num_classes: int, configs: dict[str, d
     """Each registered model built from its config for this data: its parameter count, or why it cannot take it."""
     rows = []
     for name in model_names():
-        kwargs = {k: v for k, v in configs.get(name, {}).items() if k != "name"}
+        kwargs = net_arguments(configs.get(name, {}))
         try:
             net = create_model(name, input_shape, num_classes, **kwargs)
         except UserError as e:

@@ -63,6 +63,13 @@ class Task(pl.LightningModule):
         """A UserError in one line when ``data`` (a dltool.data.Dataset) does not hold what this task learns from."""
         raise NotImplementedError
 
+    def train(self, mode: bool = True):
+        """Train mode for all but the parts transfer learning froze (dltool.transfer), which stay as they are."""
+        super().train(mode)
+        for module in getattr(self, "frozen", ()):
+            module.eval()
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, *input_shape) -> the net's outputs
         return self.net((x - self.mean) / self.std)
 

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from dltool.config import conf_dir, group_options
 from dltool.errors import UserError
-from dltool.models import _REGISTRY, _TASKS, create_model, model_names
+from dltool.models import _REGISTRY, _TASKS, TRANSFER_KEYS, create_model, model_names
 
 SHAPES = [(40,), (1, 8, 8)]  # MNIST-1D sequences and digits images
 CLASSIFIERS = [n for n in model_names() if "classify" in _TASKS[n]]
@@ -71,6 +71,7 @@ def test_unknown_model_and_unknown_argument_name_the_choices():
 def test_config_keys_are_the_knobs_and_defaults_agree(name):
     yaml = OmegaConf.to_container(OmegaConf.load(conf_dir() / "model" / f"{name}.yaml"))
     assert yaml.pop("name") == name
+    assert [yaml.pop(k) for k in TRANSFER_KEYS] == [None, "none"]  # every model's, read by dltool.transfer
     params = list(inspect.signature(_REGISTRY[name]).parameters.values())[2:]
     assert list(yaml) == [p.name for p in params]  # same keys, same order
     for p in params:  # so create_model(name, shape, n) builds what `model=<name>` builds

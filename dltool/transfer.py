@@ -1,0 +1,74 @@
+"""Transfer learning (course 3): start a net from another run's best weights, all but its head, and freeze what
+should not learn.
+
+``model.init_from=RUN`` (a run folder) copies every tensor of that run's net except the head (``net.head.*``), which
+is left as built for this run's outputs: a net pretrained on a large task gives its features to a small one, and
+only the new task's head starts from scratch. ``model.freeze`` chooses what trains: ``none`` (fine-tune everything),
+``backbone`` (the head only: the course's advice for little data), or ``N`` (the head and the last N blocks of the
+net's ``features`` that hold weights, a conv net's conv blocks, a ResNet's residual blocks, an MLP's linear (and batch
+norm) layers: more data, more layers retrained). Frozen parts keep their batch-norm statistics too (they stay
+in eval mode while the rest trains).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dltool.errors import UserError, check_number
+
+HEAD = "head."  # every registered net names its output layer(s) ``head``
+
+
+def init_from(net, run: str, model: str) -> str:
+    """Load run ``run``'s best weights into ``net`` (a model named ``model``) except the head; return the run's
+    absolute path. One UserError line for a run that is missing, of another model, or whose shapes do not fit."""
+    from dltool.checkpoints import load as load_checkpoint
+    from dltool.runs import is_run
+
+    folder = Path(run)
+    if not is_run(folder):
+        raise UserError(f"model.init_from={run}: no run folder there (a run folder holds config.yaml and metrics.json)")
+    best = folder / "checkpoints" / "best.ckpt"
+    if not best.is_file():
+        raise UserError(f"model.init_from={run}: the run has no checkpoints/best.ckpt")
+    checkpoint = load_checkpoint(best)
+    source = ((checkpoint.get("config") or {}).get("model") or {}).get("name")
+    if source != model:
+        raise UserError(f"model.init_from={run}: that run trained model {source}, not {model}")
+    weights = {k[len("net."):]: v for k, v in checkpoint["state_dict"].items()
+               if k.startswith("net.") and not k.startswith(f"net.{HEAD}")}
+    own = {k: v for k, v in net.state_dict().items() if not k.startswith(HEAD)}
+    for key in sorted(set(own) | set(weights)):
+        if key not in weights or key not in own:
+            where = "this model" if key not in own else f"run {folder.name}"
+            raise UserError(f"model.init_from={run}: {key} is missing from {where}; the nets differ (compare "
+                            "their model settings)")
+        if weights[key].shape != own[key].shape:
+            raise UserError(f"model.init_from={run}: {key} is {tuple(weights[key].shape)} there and "
+                            f"{tuple(own[key].shape)} here (the nets' settings or inputs differ)")
+    missing, _ = net.load_state_dict(weights, strict=False)
+    assert all(k.startswith(HEAD) for k in missing)  # checked above: only the head stays as built
+    return str(folder.resolve())
+
+
+def freeze(net, how) -> list:
+    """Stop the gradients of what ``how`` freezes (see the module doc); return the frozen modules."""
+    if how == "none":
+        return []
+    if how == "backbone":
+        frozen = [m for name, m in net.named_children() if name != "head"]
+    else:
+        n = check_number(how, "model.freeze (none, backbone or a number of blocks)", low=0, integer=True)
+        features = getattr(net, "features", None)
+        if not hasattr(features, "__len__"):
+            raise UserError(f"model.freeze={n}: this net has no sequence of blocks (features) to count; use "
+                            "model.freeze=backbone or none")
+        blocks = [b for b in features if any(True for _ in b.parameters())]  # pools and activations do not count
+        if n > len(blocks):
+            raise UserError(f"model.freeze={n}: the net's features have only {len(blocks)} blocks with weights")
+        frozen = blocks[:len(blocks) - n]
+        frozen += [m for name, m in net.named_children() if name not in ("head", "features", "pool")]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return frozen
