@@ -87,9 +87,9 @@ def print_diagnosis(d: dict) -> None:
     console.print(gaps)
     console.print(f"focus: [bold]{LABELS[d['focus']]}[/bold]")
     for note in d["notes"]:
-        console.print(f"note: {note}", markup=False)
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
     for i, rec in enumerate(d["recommendations"], 1):
-        console.print(f"{i}. {rec}", markup=False)
+        console.print(f"{i}. {rec}", markup=False, soft_wrap=True)  # a command is copied: no line breaks in it
 
 
 def diagnosis_markdown(d: dict) -> str:

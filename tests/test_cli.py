@@ -238,3 +238,18 @@ def test_a_csv_run_records_where_its_table_is_and_refuses_a_changed_one(tmp_path
     assert changed.exit_code == 2
     assert f"dltool: error: data file {table} changed since training (sha256 " in changed.stderr
     assert len(changed.stderr.splitlines()) == 1
+
+
+def test_a_recommended_command_is_printed_on_one_line_at_80_columns(capsys, monkeypatch):
+    """A ready command is copied and pasted: the terminal may wrap it, but no line break is printed inside it."""
+    from dltool.diagnose import diagnose
+    from dltool.report import print_diagnosis
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    result = diagnose({"human": 0.01, "train": 0.2, "dev": 0.22}, config={"model": {"name": "mlp", "hidden": [8]},
+                      "optimizer": {"name": "adam"}, "trainer": {"max_epochs": 3}}, run="runs/a-long-run-name-x" * 2)
+    print_diagnosis(result)
+    lines = capsys.readouterr().out.splitlines()
+    commands = [line for line in lines if "dltool train --config" in line]
+    assert commands and all(line.rstrip().endswith("`") for line in commands)
