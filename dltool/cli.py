@@ -323,6 +323,37 @@ def export(
 
 
 @_command
+def gradcheck(
+    overrides: Overrides = None,
+    after: Annotated[int, typer.Option(help="Check again after this many training steps (some bugs show only then).")] = 0,
+    batch: Annotated[int, typer.Option(help="Training examples in the checked batch.")] = 8,
+    sample: Annotated[int, typer.Option(help="Entries checked a parameter tensor (all of a smaller one), seeded.")] = 20,
+    eps: Annotated[float, typer.Option(help="The step of the two-sided difference.")] = 1e-6,
+    json_out: Json = False,
+) -> None:
+    """Compare backprop's gradients with two-sided differences in float64 (course 2), per parameter tensor.
+
+    Dropout off, the L2 term in the cost; bands: below 1e-6 fine, below 1e-4 check, else bug (exit code 1).
+    Examples: dltool gradcheck | dltool gradcheck model=cnn data=digits --after 50 --json
+    """
+    from dltool.config import compose
+    from dltool.gradcheck import check
+    from dltool.train import build, keep_threads
+
+    cfg = compose(list(overrides or []))
+    with keep_threads():
+        result = check(build(cfg), batch_size=batch, eps=eps, sample=sample, after=after, seed=cfg.seed)
+    if json_out:
+        _print_json(result)
+    else:
+        from dltool.report import print_gradcheck
+
+        print_gradcheck(result)
+    if result["band"] == "bug":
+        raise typer.Exit(1)
+
+
+@_command
 def runs(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     sort: Annotated[str, typer.Option(help="Column to sort by: name, started, dev_error, test_error, seconds, ...")] = "started",

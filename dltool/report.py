@@ -286,6 +286,27 @@ def print_study(summary: dict) -> None:
     line(best["command"])
 
 
+def print_gradcheck(result: dict) -> None:
+    """Each parameter tensor's relative difference and band, the worst one named, the overall figure."""
+    from rich.console import Console
+    from rich.table import Table
+
+    colour = {"fine": "green", "check": "yellow", "bug": "red"}
+    table = Table(title=None)
+    for column in ("parameter", "relative difference", "band"):
+        table.add_column(column, justify="right" if column == "relative difference" else "left", no_wrap=True)
+    for name, value in result["layers"].items():
+        b = result["bands"][name]
+        table.add_row(name, f"{value:.2e}", f"[{colour[b]}]{b}[/{colour[b]}]")
+    console = Console()
+    console.print(table)
+    b = result["band"]
+    console.print(f"overall {result['overall']:.2e}: [{colour[b]}]{b}[/{colour[b]}] ({result['sampled']} entries, "
+                  f"batch of {result['batch']}, eps {result['eps']:g}"
+                  + (f", after {result['after']} steps" if result["after"] else "") + f"); worst: {result['worst']}",
+                  highlight=False, soft_wrap=True)
+
+
 def print_models(rows: list[dict], data: str, input_shape: tuple) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -244,6 +244,9 @@ CASES = [
          "model.init_from={runs}/r: that run trained model mlp, not cnn", needs={"run"}),
     case("train-freeze-too-many-blocks", ["train", *CHEAP, "model.freeze=9"],
          "model.freeze=9: the net's features have only 2 blocks with weights"),
+    # gradcheck
+    case("gradcheck-zero-batch", ["gradcheck", *CHEAP, "--batch", "0"], "--batch must be an integer in [1, inf), got 0"),
+    case("gradcheck-unknown-model", ["gradcheck", "model=nope"], f"unknown model 'nope'; {MODELS}"),
     # models
     case("models-model-override", ["models", "model=cnn"], "give data overrides only (e.g. data=digits)"),
     case("models-unknown-data", ["models", "data=nope"],
@@ -403,7 +406,7 @@ def test_a_mistake_is_one_line_exit_2_and_leaves_nothing(args, message, needs, c
 
     fill = {"runs": str(runs), "csv": str(table)}
     argv = [a.format(**fill) for a in args]
-    if argv[0] != "models":
+    if argv[0] not in ("models", "gradcheck"):  # the commands that read no runs folder
         argv += ["--runs-dir", str(runs)]
     before, results_before = snapshot(tmp_path), good_results(tmp_path)
     try:
