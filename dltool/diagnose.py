@@ -10,10 +10,20 @@ Definitions (Ng, Machine Learning Yearning ch. 22, 40-41), on errors as fraction
 The focus is the largest gap; a tie goes to the earlier rung of the ladder (fix bias before variance, as the course's
 basic recipe does). Gaps under ``tolerance`` do not count: when none is left, the run is doing well.
 
+A gap is a difference of two error rates measured on finite samples, so it is also noise. Where each split's size
+is known and its error is a proportion (classification), every error gets its 95 % Wilson score interval and every
+gap the interval of a difference of two independent proportions (Newcombe's method 10, built from the two Wilson
+intervals; avoidable bias: train's interval less the human proxy, a constant). A gap whose interval holds 0 is "not
+distinguishable from noise" and is never the focus for that reason; when it was the largest, the first remedy is a
+bigger dev and test set, of about n = z^2 (p1 (1 - p1) + p2 (1 - p2)) / gap^2 examples each, enough for the gap to
+stand out at 95 % (Machine Learning Yearning ch. 6: a dev set large enough to tell apart differences you care about).
+
 Pure maths on numbers: reading a run folder lives in dltool.runs, writing a diagnosis in dltool.report.
 """
 
 from __future__ import annotations
+
+import math
 
 from dltool.errors import UserError, check_number, choices
 from dltool.metrics import SPLITS
@@ -68,20 +78,78 @@ def gaps(errors: dict) -> dict[str, float | None]:
     }
 
 
-def focus(g: dict, tolerance: float = TOLERANCE) -> str:
-    """The gap to work on first: the largest known gap of at least ``tolerance``, else ``none``.
+Z = 1.959963984540054  # the two-sided 95 % quantile of the normal distribution
+
+
+def wilson(error: float, n: int, z: float = Z) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``error`` measured on ``n`` examples."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = (error + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(error * (1 - error) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def difference_interval(p1: float, n1: int, p2: float, n2: int, z: float = Z) -> tuple[float, float]:
+    """Newcombe's interval for p1 - p2, two proportions of independent samples of sizes n1 and n2."""
+    l1, u1 = wilson(p1, n1, z)
+    l2, u2 = wilson(p2, n2, z)
+    d = p1 - p2
+    return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+def gap_intervals(errors: dict, sizes: dict) -> dict[str, tuple[float, float] | None]:
+    """Each gap's 95 % interval from the splits' sizes (None where an error or a size is missing)."""
+    human, train, train_dev, dev, test = (errors.get(k) for k in ERRORS)
+
+    def between(later: str, earlier: str):
+        a, b, na, nb = errors.get(later), errors.get(earlier), sizes.get(later), sizes.get(earlier)
+        return None if None in (a, b) or not na or not nb else difference_interval(a, na, b, nb)
+
+    bias = None
+    if human is not None and train is not None and sizes.get("train"):
+        lo, hi = wilson(train, sizes["train"])
+        bias = (lo - human, hi - human)
+    return {"avoidable_bias": bias,
+            "variance": between("train_dev", "train") if train_dev is not None else between("dev", "train"),
+            "data_mismatch": between("dev", "train_dev"), "dev_overfitting": between("test", "dev")}
+
+
+def resolving_size(p1: float, p2: float, gap: float, z: float = Z) -> int:
+    """Examples each of two splits need for a difference ``gap`` between error rates near p1 and p2 to stand out
+    from noise at 95 % (the normal approximation: z^2 (p1 (1 - p1) + p2 (1 - p2)) / gap^2)."""
+    return math.ceil(z * z * (p1 * (1 - p1) + p2 * (1 - p2)) / (gap * gap))
+
+
+def noisy(intervals: dict | None) -> set[str]:
+    """The gaps whose interval holds 0: not distinguishable from noise."""
+    return {k for k, iv in (intervals or {}).items() if iv is not None and iv[0] <= 0 <= iv[1]}
+
+
+def focus(g: dict, tolerance: float = TOLERANCE, intervals: dict | None = None) -> str:
+    """The gap to work on first: the largest known gap of at least ``tolerance`` that stands out from noise (when
+    ``intervals`` are given), else ``none``.
 
     A negative avoidable bias (train error below the human proxy) is unknown, not small: it is never the focus.
     """
-    known = {k: v for k, v in g.items() if v is not None and v >= tolerance}
+    quiet = noisy(intervals)
+    known = {k: v for k, v in g.items() if v is not None and v >= tolerance and k not in quiet}
     if not known:
         return "none"
     return max(known, key=lambda k: (known[k], -GAPS.index(k)))
 
 
-def notes(errors: dict, g: dict, tolerance: float = TOLERANCE) -> list[str]:
+def notes(errors: dict, g: dict, tolerance: float = TOLERANCE, intervals: dict | None = None,
+          sizes: dict | None = None) -> list[str]:
     """Plain statements about what the numbers can and cannot say."""
     out = []
+    for gap in GAPS:
+        if gap in noisy(intervals) and g[gap] is not None and g[gap] >= tolerance:
+            a, b = RUNGS[gap] if gap != "variance" or errors.get("train_dev") is not None else ("train", "dev")
+            ns = " and ".join(str(sizes[k]) for k in (a, b) if k != "human" and sizes and sizes.get(k))
+            lo, hi = intervals[gap]
+            out.append(f"{LABELS[gap].capitalize()} {g[gap]:.4f} is not distinguishable from noise with n = {ns} "
+                       f"(95 % interval {lo:+.4f} to {hi:+.4f}).")
     if errors.get("human") is None:
         out.append("No human-level proxy: avoidable bias is unknown (give --human-error).")
     elif g["avoidable_bias"] < 0:
@@ -94,19 +162,21 @@ def notes(errors: dict, g: dict, tolerance: float = TOLERANCE) -> list[str]:
         out.append("No test error: dev overfitting is unknown.")
     if g["data_mismatch"] is not None and g["data_mismatch"] <= -tolerance:
         out.append("Dev error is below train-dev error: dev/test data look easier than the training data.")
-    chosen = focus(g, tolerance)
-    if chosen == "none":
+    chosen = focus(g, tolerance, intervals)
+    if chosen == "none" and not any(g[k] is not None and g[k] >= tolerance for k in noisy(intervals)):
         out.append(f"Every known gap is under {tolerance:g}: doing well against the human-level proxy.")
-    else:
-        others = [k for k in GAPS if k != chosen and g[k] is not None and g[k] >= max(tolerance, g[chosen] / 2)]
+    elif chosen != "none":
+        others = [k for k in GAPS if k != chosen and g[k] is not None and g[k] >= max(tolerance, g[chosen] / 2)
+                  and k not in noisy(intervals)]
         if others:
             out.append("Also large: " + ", ".join(f"{LABELS[k]} {g[k]:.4f}" for k in others) + ".")
     return out
 
 
 def diagnose(errors: dict, tolerance: float = TOLERANCE, config: dict | None = None, run: str | None = None,
-             status: str = "completed") -> dict:
-    """The whole diagnosis as a JSON-ready dict: errors, gaps, focus, notes and recommendations.
+             status: str = "completed", sizes: dict | None = None) -> dict:
+    """The whole diagnosis as a JSON-ready dict: errors, gaps, focus, notes and recommendations, and with ``sizes``
+    (examples per split, for errors that are proportions) each error's and gap's 95 % interval.
 
     ``config`` (the run's resolved config) and ``run`` (its folder) make the recommendations ready commands. A run
     whose ``status`` is ``diverged`` broke off: its errors are those of the last good checkpoint, so what to try first
@@ -114,17 +184,37 @@ def diagnose(errors: dict, tolerance: float = TOLERANCE, config: dict | None = N
     """
     errors = check_errors({k: errors.get(k) for k in ERRORS})
     g = gaps(errors)
-    chosen = focus(g, tolerance)
-    large = [chosen] + [k for k in GAPS if k != chosen and g[k] is not None and g[k] >= max(tolerance, g[chosen] / 2)] \
-        if chosen != "none" else []
-    found = notes(errors, g, tolerance)
+    intervals = gap_intervals(errors, sizes) if sizes else None
+    chosen = focus(g, tolerance, intervals)
+    quiet = noisy(intervals)
+    large = [chosen] + [k for k in GAPS if k != chosen and g[k] is not None and g[k] >= max(tolerance, g[chosen] / 2)
+                        and k not in quiet] if chosen != "none" else []
+    found = notes(errors, g, tolerance, intervals, sizes)
     if status == "diverged":
         found.insert(0, "Training diverged (the loss became NaN or infinite): these errors are those of the best "
                         "checkpoint before it, and no gap can be trusted until training is stable.")
         recs = divergence_remedies(config, run)
     else:
         recs = [r for gap in large for r in recommendations(gap, config, run)]
-    return {"errors": errors, "gaps": g, "focus": chosen, "notes": found, "recommendations": recs}
+        loudest = max((k for k in quiet if g[k] is not None and g[k] >= tolerance), key=lambda k: g[k], default=None)
+        if loudest is not None and (chosen == "none" or g[loudest] > g[chosen]):
+            recs.insert(0, bigger_sets(loudest, errors, g[loudest]))
+    result = {"errors": errors, "gaps": g, "focus": chosen, "notes": found, "recommendations": recs}
+    if sizes:
+        result["intervals"] = {
+            "errors": {k: list(wilson(errors[k], sizes[k])) if errors.get(k) is not None and sizes.get(k) else None
+                       for k in ERRORS[1:]},
+            "gaps": {k: None if iv is None else list(iv) for k, iv in intervals.items()}}
+    return result
+
+
+def bigger_sets(gap: str, errors: dict, size: float) -> str:
+    """The remedy when the largest gap is within noise: splits large enough for a gap of that size to show."""
+    a, b = RUNGS[gap] if gap != "variance" or errors.get("train_dev") is not None else ("train", "dev")
+    n = resolving_size(errors[a] if a != "human" else errors[b], errors[b], size)
+    which = " and ".join(ERROR_LABELS[k] for k in (a, b) if k not in ("human", "train"))
+    return (f"Bigger {which} set{'s' if ' and ' in which else ''} first: the {LABELS[gap]} of {size:.4f} is within "
+            f"noise; about {n:,} examples each would resolve a gap of that size at 95 %")
 
 
 def divergence_remedies(config: dict | None = None, run: str | None = None) -> list[str]:

@@ -54,12 +54,25 @@ def diagnose_run(run_dir: Path, human_error: float | None = None, tolerance: flo
     if errors["train"] is None or errors["dev"] is None:
         raise UserError(f"run {run_dir} has no train and dev errors to diagnose (status: {metrics.get('status')})")
     errors["human"] = human_error if human_error is not None else metrics.get("human_error")
+    # intervals need errors that are proportions of examples: classification's (a mean IoU or a mean over labels is
+    # not one; their intervals would need a bootstrap over examples)
+    proportions = metrics.get("task", "classify") == "classify"
+    sizes = {k: (metrics["splits"].get(k) or {}).get("n") for k in SPLITS} if proportions else None
     result = {"run": run_dir.name, **diagnose(errors, tolerance, read_config(run_dir), str(run_dir),
-                                               status=metrics.get("status", "completed"))}
+                                               status=metrics.get("status", "completed"), sizes=sizes)}
+    if not proportions:
+        result["notes"].append(f"No intervals: the error of task {metrics['task']} is not a proportion of examples, "
+                               "so its gaps carry no noise estimate here.")
     write_json(run_dir / "diagnosis.json", result)
     write_text(run_dir / "diagnosis.md", diagnosis_markdown(result))
     diagnosis_chart(result, run_dir / "diagnosis.png")
     return result
+
+
+def _span(interval, signed: bool = False) -> str:
+    if interval is None:
+        return "-"
+    return f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if signed else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _fmt(value) -> str:
@@ -76,14 +89,20 @@ def print_diagnosis(d: dict) -> None:
     for key, label in LADDER:
         errors.add_column(label, justify="right")
     errors.add_row(*(_fmt(d["errors"][k]) for k, _ in LADDER))
+    intervals = d.get("intervals")
+    if intervals:  # each error's 95 % interval under it
+        errors.add_row("", *(_span(intervals["errors"].get(k)) for k, _ in LADDER[1:]), style="dim")
     console.print(errors)
     gaps = Table(title="gaps")
     gaps.add_column("gap")
     gaps.add_column("value", justify="right")
+    if intervals:
+        gaps.add_column("95 % interval", justify="right")
     gaps.add_column("")
     for gap in GAPS:
         mark = "<- work on this first" if gap == d["focus"] else ""
-        gaps.add_row(LABELS[gap], _fmt(d["gaps"][gap]), mark, style="bold red" if mark else None)
+        span = [_span(intervals["gaps"].get(gap), signed=True)] if intervals else []
+        gaps.add_row(LABELS[gap], _fmt(d["gaps"][gap]), *span, mark, style="bold red" if mark else None)
     console.print(gaps)
     console.print(f"focus: [bold]{LABELS[d['focus']]}[/bold]")
     for note in d["notes"]:
@@ -96,8 +115,10 @@ def diagnosis_markdown(d: dict) -> str:
     lines = [f"# Diagnosis{' of ' + d['run'] if d.get('run') else ''}", "",
              "| " + " | ".join(label for _, label in LADDER) + " |", "|" + "---|" * len(LADDER),
              "| " + " | ".join(_fmt(d["errors"][k]) for k, _ in LADDER) + " |", "",
-             "| gap | value |", "|---|---|"]
-    lines += [f"| {'**' + LABELS[g] + '**' if g == d['focus'] else LABELS[g]} | {_fmt(d['gaps'][g])} |" for g in GAPS]
+             "| gap | value | 95 % interval |", "|---|---|---|"]
+    spans = {g: _span((d.get("intervals") or {}).get("gaps", {}).get(g), signed=True) for g in GAPS}
+    lines += [f"| {'**' + LABELS[g] + '**' if g == d['focus'] else LABELS[g]} | {_fmt(d['gaps'][g])} | {spans[g]} |"
+              for g in GAPS]
     lines += ["", f"Focus: **{LABELS[d['focus']]}**", ""]
     lines += [f"- {note}" for note in d["notes"]]
     if d["recommendations"]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from omegaconf import OmegaConf
@@ -162,3 +163,69 @@ def test_a_diverged_run_is_told_to_train_stably_not_to_grow(tmp_path):
     assert not any("Bigger model" in r for r in d["recommendations"])
     [row] = list_runs(tmp_path)
     assert row["status"] == "diverged" and row["focus"] is None and row["dev_error"] is not None
+
+
+# --- uncertainty: each error and gap with its 95 % interval ------------------------------------------------------
+
+def test_wilson_intervals_agree_with_scipy():
+    from scipy.stats import binomtest
+
+    from dltool.diagnose import wilson
+
+    for k, n in ((0, 20), (3, 20), (8, 85), (500, 1000), (85, 85)):
+        ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert wilson(k / n, n) == pytest.approx((ref.low, ref.high), abs=1e-12)
+
+
+def test_the_difference_interval_reproduces_newcombes_worked_examples():
+    """Newcombe (1998), Statistics in Medicine 17: 873-890, table II, method 10 (score intervals combined)."""
+    from dltool.diagnose import difference_interval
+
+    assert difference_interval(56 / 70, 70, 48 / 80, 80) == pytest.approx((0.0524, 0.3339), abs=5e-5)
+    assert difference_interval(9 / 10, 10, 3 / 10, 10) == pytest.approx((0.1705, 0.8090), abs=5e-5)
+
+
+def test_a_dev_test_gap_of_0_07_on_85_examples_each_is_noise_not_the_focus():
+    d = diagnose({"human": 0.02, "train": 0.06, "train_dev": 0.07, "dev": 0.10, "test": 0.17},
+                 sizes={"train": 300, "train_dev": 60, "dev": 85, "test": 85})
+    assert d["gaps"]["dev_overfitting"] == pytest.approx(0.07) and d["focus"] != "dev_overfitting"
+    assert any(n.startswith("Dev overfitting 0.0700 is not distinguishable from noise with n = 85 and 85")
+               for n in d["notes"])
+    assert d["recommendations"][0].startswith("Bigger dev and test sets first: the dev overfitting of 0.0700 is "
+                                              "within noise; about 182 examples each")
+    lo, hi = d["intervals"]["gaps"]["dev_overfitting"]
+    assert lo < 0 < hi
+
+
+def test_the_size_that_resolves_a_gap_by_hand():
+    from dltool.diagnose import Z, resolving_size
+
+    # z^2 (0.1 * 0.9 + 0.17 * 0.83) / 0.07^2 = 3.8415 * 0.2311 / 0.0049 = 181.2
+    assert resolving_size(0.10, 0.17, 0.07) == math.ceil(Z * Z * (0.09 + 0.1411) / 0.0049) == 182
+
+
+@pytest.mark.parametrize("errors,answer", [
+    (pct(human=1, train=8, dev=10), "avoidable_bias"),
+    (pct(human=7.5, train=8, dev=10), "variance"),
+    (pct(human=4, train=7, train_dev=10, dev=12, test=12), "avoidable_bias"),
+    (pct(human=0.5, train=8.8, train_dev=9.1, dev=14.3, test=14.8), "avoidable_bias"),
+])
+def test_the_worked_examples_keep_their_answers_when_n_is_large(errors, answer):
+    sizes = {k: 100_000 for k in ("train", "train_dev", "dev", "test")}
+    d = diagnose(errors, sizes=sizes)
+    assert d["focus"] == answer and diagnose(errors)["focus"] == answer
+    assert not any("not distinguishable" in n for n in d["notes"] if "avoidable bias" not in n.lower())
+
+
+def test_a_run_is_diagnosed_with_intervals_from_its_split_sizes(digits_run, tmp_path):
+    import shutil
+
+    from dltool.diagnose import wilson
+    from dltool.report import diagnose_run
+
+    shutil.copytree(digits_run, tmp_path / "r")
+    d = diagnose_run(tmp_path / "r")
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    dev = metrics["splits"]["dev"]
+    assert d["intervals"]["errors"]["dev"] == pytest.approx(list(wilson(dev["error"], dev["n"])))
+    assert "95 % interval" in (tmp_path / "r" / "diagnosis.md").read_text()

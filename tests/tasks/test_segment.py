@@ -121,3 +121,6 @@ def test_a_tiny_segmentation_run_learns_and_evaluates_and_exports(tmp_path):
     assert exported.exit_code == 0, exported.stderr
     diagnosed = invoke("diagnose", "s", "--runs-dir", tmp_path, "--json")
     assert diagnosed.exit_code == 0 and json.loads(diagnosed.stdout)["errors"]["train"] == train["error"]
+    notes = json.loads(diagnosed.stdout)["notes"]
+    assert "intervals" not in json.loads(diagnosed.stdout)  # a mean IoU is not a proportion of examples
+    assert any(n.startswith("No intervals: the error of task segment is not a proportion") for n in notes)
