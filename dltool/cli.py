@@ -101,7 +101,7 @@ def train(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     config: Annotated[Optional[Path], typer.Option(help="Start from a saved config, e.g. runs/<run>/config.yaml.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same as the override seed=N).")] = None,
-    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted or crashed run from its last checkpoint.")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted or crashed run from its last checkpoint, or a finished one longer (with trainer.max_epochs=N; --name: as a new run).")] = None,
     json_out: Json = False,
 ) -> None:
     """Train one model and report error and loss on train, train-dev, dev and test.
@@ -120,12 +120,21 @@ def train(
             raise UserError(f"the seed is given twice (--seed {seed} and a seed= override): give it once")
         overrides.append(f"seed={seed}")
     if resume is not None:
-        from dltool.runs import find_run
+        from dltool.runs import copy_run, find_run
+        from dltool.train import LONGER
 
-        if overrides or config or name:
-            raise UserError("--resume continues a run as it was: it takes no overrides, --config, --seed or --name")
+        allowed = {f"trainer.{k}" for k in LONGER}
+        if config or seed is not None or any(o.split("=", 1)[0] not in allowed for o in overrides):
+            raise UserError("--resume continues a run as it was, or longer: it takes only trainer.max_epochs=N and "
+                            "trainer.patience=N (no other overrides, --config or --seed)")
         run_dir = find_run(resume, runs_dir)
-        result = run_training(compose([], config_file=run_dir / "config.yaml"), resume=run_dir)
+        cfg = compose(overrides, config_file=run_dir / "config.yaml")
+        if name is not None:  # train longer as a new run, beside the old one
+            from dltool.train import check_resumable
+
+            check_resumable(cfg, run_dir)
+            run_dir = copy_run(run_dir, runs_dir, name)
+        result = run_training(cfg, resume=run_dir)
     else:
         result = run_training(compose(overrides, config_file=config), runs_dir=runs_dir, name=name, progress=True)
     if json_out:

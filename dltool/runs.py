@@ -65,6 +65,23 @@ def new_run_dir(runs_dir: str | Path, name: str | None, stem: str) -> Path:
     raise UserError(f"too many runs named {base}* in {runs_dir}")
 
 
+def copy_run(run_dir: Path, runs_dir: str | Path, name: str) -> Path:
+    """A copy of run ``run_dir`` as ``runs_dir/name`` (a new name): its config, history and checkpoints, the files a
+    resumed run continues from; the results and reports stay behind (the copy makes its own)."""
+    target = new_run_dir(runs_dir, name, "")
+    try:
+        for item in ("config.yaml", "history.csv", "checkpoints"):
+            source = Path(run_dir) / item
+            if source.is_dir():
+                shutil.copytree(source, target / item)
+            elif source.is_file():
+                shutil.copy2(source, target / item)
+    except OSError as e:
+        shutil.rmtree(target, ignore_errors=True)
+        raise WriteError(f"cannot copy run {Path(run_dir).name} to {target}: {e.strerror or first_line(e)}") from e
+    return target
+
+
 def write_atomic(path: Path, write: Callable[[Path], None], sync: bool = True) -> None:
     """Call ``write(tmp)`` on a temporary file in the same folder, fsync it, then rename it over ``path``.
 

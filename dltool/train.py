@@ -161,6 +161,8 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
             (run_dir / "metrics.json").unlink(missing_ok=True)
         except OSError as e:
             raise WriteError(f"cannot write {run_dir / 'metrics.json'}: {e.strerror}") from e
+        if last["config"] != saved["config"]:  # trained longer: the run's config says for how long now
+            write_text(run_dir / "config.yaml", to_yaml(cfg))
     else:
         # Everything the user could get wrong has been checked: only now does the run folder appear.
         run_dir, last = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}"), None
@@ -211,15 +213,26 @@ def _write_metrics_quietly(run_dir: Path, result: dict, start: float) -> None:
         pass
 
 
+def check_resumable(cfg, run_dir: Path) -> None:
+    """A UserError when ``run_dir`` cannot be resumed with ``cfg`` (see _resumable), before anything is written."""
+    from omegaconf import OmegaConf
+
+    _resumable(Path(run_dir), OmegaConf.to_container(cfg, resolve=True))
+
+
+LONGER = ("max_epochs", "patience")  # what a resumed run may change: how long it trains (course 2: train longer)
+
+
 def _resumable(run_dir: Path, config: dict) -> dict:
-    """The run's own last checkpoint, checked: of a run that is neither finished nor still running, present, safe to
-    load, and of this config."""
+    """The run's own last checkpoint, checked: of a run that is not still running, present, safe to load, of this
+    config but for LONGER; a completed run only when ``config`` asks for more epochs than it had and it would not
+    have stopped where it did anyway."""
     import json
     import socket
 
     status = run_status(run_dir)
-    if status in ("completed", "diverged"):
-        raise UserError(f"run {run_dir.name} is {status}: nothing to resume (train a new run instead)")
+    if status == "diverged":
+        raise UserError(f"run {run_dir.name} is diverged: nothing to resume (train a new run instead)")
     if status == "running":  # two processes must never write one run folder
         pid = json.loads((run_dir / "process.json").read_text()).get("pid")
         raise UserError(f"run {run_dir.name} is still running (process {pid} on {socket.gethostname()}): "
@@ -228,8 +241,31 @@ def _resumable(run_dir: Path, config: dict) -> dict:
     if not path.is_file():
         raise UserError(f"run {run_dir.name} has no checkpoints/last.ckpt: it cannot be resumed")
     last = load_checkpoint(path, need="progress")
-    if last.get("config") != config:
+    saved = last.get("config")
+
+    def without_length(c):
+        return {**c, "trainer": {k: v for k, v in c["trainer"].items() if k not in LONGER}} \
+            if isinstance(c, dict) and isinstance(c.get("trainer"), dict) else c
+
+    if without_length(saved) != without_length(config):
         raise UserError(f"{path} does not belong to run {run_dir.name} (its config differs)")
+    before, now, done = saved["trainer"], config["trainer"], last["progress"]
+    longer = now["max_epochs"] != before["max_epochs"]
+    stopped = bool(before["patience"]) and done["stale"] >= before["patience"]  # it ended by early stopping
+    still_stops = stopped and bool(now["patience"]) and done["stale"] >= now["patience"]
+    if status == "completed" and (not longer or done["epoch"] >= now["max_epochs"]) and (not stopped or still_stops):
+        raise UserError(f"run {run_dir.name} is completed: nothing to resume (trainer.max_epochs above "
+                        f"{done['epoch']} trains it longer{', with a larger trainer.patience' if stopped else ''}; "
+                        "or train a new run)")
+    if still_stops:
+        raise UserError(f"run {run_dir.name} stopped early at epoch {done['epoch']} (trainer.patience="
+                        f"{before['patience']}): with that patience it would stop there again; raise trainer.patience")
+    if longer and now["max_epochs"] <= done["epoch"]:  # (not longer: a run killed after its last epoch just ends)
+        raise UserError(f"run {run_dir.name} has trained {done['epoch']} epochs already: give trainer.max_epochs "
+                        f"above {done['epoch']}")
+    if longer and config["scheduler"]["name"] == "cosine":
+        raise UserError(f"run {run_dir.name} anneals its learning rate over trainer.max_epochs (scheduler=cosine): "
+                        "a longer run would have had another schedule from its first epoch; train a new run")
     return last
 
 

@@ -314,3 +314,39 @@ def test_a_diverged_run_prints_valid_json_and_exits_1(tmp_path):
     assert metrics["status"] == "diverged"
     last = result.stderr.strip().splitlines()[-1]  # after the progress bar
     assert last.startswith("dltool: run boom diverged after") and "optimizer.lr" in last
+
+
+def test_training_longer_gives_the_numbers_of_a_run_that_was_that_long_from_the_start(tmp_path):
+    """Course 2's first remedy for bias: a completed 3-epoch run resumed to 6 epochs, in place or as a new run,
+    ends exactly as a 6-epoch run does (scheduler step: its schedule does not depend on the horizon)."""
+    from tests.conftest import invoke
+
+    common = ["data=digits", "scheduler=step", "scheduler.step_size=2", "model.keep_prob=0.8"]
+    whole = run(tmp_path, *common, "trainer.max_epochs=6", name="six")
+    run(tmp_path, *common, "trainer.max_epochs=3", name="three")
+    before = (tmp_path / "three" / "checkpoints" / "best.ckpt").read_bytes()
+    copied = invoke("train", "--resume", "three", "trainer.max_epochs=6", "--name", "longer", "--runs-dir", tmp_path,
+                    "--json")
+    assert copied.exit_code == 0, copied.stderr
+    assert json.loads(copied.stdout)["splits"] == whole["splits"]
+    assert history_without_time(tmp_path / "longer") == history_without_time(tmp_path / "six")
+    assert (tmp_path / "three" / "checkpoints" / "best.ckpt").read_bytes() == before  # the old run stays as it was
+    in_place = invoke("train", "--resume", "three", "trainer.max_epochs=6", "--runs-dir", tmp_path, "--json")
+    assert in_place.exit_code == 0 and json.loads(in_place.stdout)["splits"] == whole["splits"]
+    assert compose([], config_file=tmp_path / "three" / "config.yaml").trainer.max_epochs == 6
+
+
+def test_training_longer_refuses_what_would_not_be_the_same_run(tmp_path):
+    run(tmp_path, "data=digits", "trainer.max_epochs=2", "scheduler=cosine", name="cos")
+    cfg = compose(["trainer.max_epochs=4"], config_file=tmp_path / "cos" / "config.yaml")
+    with pytest.raises(UserError, match="run cos anneals its learning rate over trainer.max_epochs"):
+        train(cfg, progress=False, resume=tmp_path / "cos")
+    stopped = run(tmp_path, "data=digits", "trainer.max_epochs=200", "trainer.patience=2", name="early")
+    assert stopped["epochs"] < 200
+    same = compose(["trainer.max_epochs=300"], config_file=tmp_path / "early" / "config.yaml")
+    with pytest.raises(UserError, match=r"run early stopped early at epoch \d+ \(trainer.patience=2\): with that "
+                                        r"patience it would stop there again"):
+        train(same, progress=False, resume=tmp_path / "early")
+    patient = compose(["trainer.patience=4"], config_file=tmp_path / "early" / "config.yaml")
+    longer = train(patient, progress=False, resume=tmp_path / "early")
+    assert longer["status"] == "completed" and longer["epochs"] > stopped["epochs"]
