@@ -24,6 +24,7 @@ Pure maths on numbers: reading a run folder lives in dltool.runs, writing a diag
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from dltool.errors import UserError, check_number, choices
 from dltool.metrics import SPLITS
@@ -251,7 +252,13 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
             rec("Bigger model (more channels)", f"model.channels=[{','.join(str(2 * c) for c in model['channels'])}]")
         else:
             rec("Bigger model (more layers or units)")
-        rec("Train longer", f"trainer.max_epochs={2 * trainer.get('max_epochs', 30)}")
+        longer = f"trainer.max_epochs={2 * trainer.get('max_epochs', 30)}"
+        if config is not None and run is not None and (cfg.get("scheduler") or {}).get("name") != "cosine":
+            # from where the run ended: dltool train --resume trains a finished run longer (cosine anneals over the
+            # horizon: a longer run would be another run, trained anew)
+            recs.append(f"Train longer: `dltool train --resume {run} {longer} --name {Path(run).name}-longer`")
+        else:
+            rec("Train longer", longer)
         if opt.get("name") in ("sgd", "momentum", "rmsprop") or config is None:
             rec("Better optimization algorithm (momentum, RMSprop, Adam)", "optimizer=adam")
         if _keep(model) < 1:

@@ -124,6 +124,15 @@ def test_every_recommended_command_composes(tmp_path, overrides):
             if "`dltool train --config" in rec:
                 compose(rec.rstrip("`").split("config.yaml ")[1].split(), config_file=tmp_path / "config.yaml")
                 trained += 1
+            elif "`dltool train --resume" in rec:  # training longer: the overrides --resume takes, on this config
+                from dltool.train import LONGER
+
+                words = rec.rstrip("`").split()
+                assert words[words.index("--resume") + 1] == str(tmp_path) and "--name" in words
+                given = [w for w in words if "=" in w]
+                assert given and all(w.split("=")[0] in {f"trainer.{k}" for k in LONGER} for w in given)
+                compose(given, config_file=tmp_path / "config.yaml")
+                trained += 1
             elif "`dltool tune --config" in rec:
                 words = rec.rstrip("`").split("config.yaml")[1].split()
                 plan(TuneOptions(overrides=[w for w in words if "=" in w and not w.startswith("-")],
