@@ -99,13 +99,13 @@ def classify_scores(y_true, predictions, classes, metric, options, requirements,
 def multilabel_scores(y_true, predictions, labels, metric) -> tuple[dict, object]:
     """Per-label error, precision, recall and F1 over the known labels (-1 = unknown), and their means; the writer of
     the predictions CSV (an example is correct when all its known labels are)."""
-    import numpy as np
+    import torch
 
+    from dltool.tasks.multilabel import counts
     from dltool.tasks.multilabel import scores as label_scores
 
     said, known, yes = predictions["predicted"] == 1, y_true >= 0, y_true == 1
-    matrix = np.stack([(known & said & yes).sum(0), (known & said & ~yes).sum(0), (known & ~said & yes).sum(0),
-                       (known & ~said & ~yes).sum(0)])
+    matrix = counts(torch.from_numpy(said), torch.from_numpy(y_true)).numpy()  # as training counts them
     figures = label_scores(matrix, labels)
     right = ((said == yes) | ~known).all(axis=1)
 
@@ -124,18 +124,17 @@ def multilabel_scores(y_true, predictions, labels, metric) -> tuple[dict, object
 def segment_scores(y_true, predictions, classes, metric, x, title) -> tuple[dict, object]:
     """Mean IoU, pixel accuracy, Dice and per-class IoU of predicted masks, from the confusion counts of every pixel;
     the writer of the per-image predictions CSV and the masks PNG."""
-    import numpy as np
+    import torch
 
+    from dltool.tasks.segment import confusion
     from dltool.tasks.segment import scores as mask_scores
 
     mask, confidence = predictions["mask"], predictions["confidence"]
-    k = len(classes)
-    matrix = np.bincount((y_true * k + mask).reshape(-1), minlength=k * k).reshape(k, k)
+    matrix = confusion(torch.from_numpy(mask), torch.from_numpy(y_true), len(classes)).numpy()  # as training counts
     figures = mask_scores(matrix, classes)
     figures["error"] = 1 - figures["miou"]
-    dice = 2 * np.diag(matrix) / np.maximum(matrix.sum(axis=0) + matrix.sum(axis=1), 1)
-    per_class = {name: {"iou": figures["iou"][name], "dice": float(dice[i]) if figures["iou"][name] is not None
-                        else None, "pixels": int(matrix[i].sum())} for i, name in enumerate(classes)}
+    per_class = {name: {"iou": figures["iou"][name], "dice": figures["dice_per_class"][name],
+                        "pixels": figures["pixels"][name]} for name in classes}
     pixel_right = (mask == y_true).reshape(len(y_true), -1).mean(axis=1)
 
     def write(run_dir: Path, split: str) -> None:

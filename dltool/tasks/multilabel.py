@@ -17,9 +17,10 @@ from dltool.errors import UserError
 from dltool.tasks.base import Task
 
 
-def counts(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(4, K): true positives, false positives, false negatives, true negatives of each label, known labels only."""
-    known, yes, said = y >= 0, y == 1, logits >= 0  # sigmoid(z) >= 0.5 <=> z >= 0
+def counts(said: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(4, K): true positives, false positives, false negatives, true negatives of each label, known labels only;
+    ``said`` (B, K) is True where the prediction is yes."""
+    known, yes = y >= 0, y == 1
     return torch.stack([(known & said & yes).sum(0), (known & said & ~yes).sum(0),
                         (known & ~said & yes).sum(0), (known & ~said & ~yes).sum(0)])
 
@@ -73,7 +74,8 @@ class Multilabel(Task):
         return masked_loss(logits, batch["y"]).mean()
 
     def sums(self, logits: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
-        return {"loss": masked_loss(logits, batch["y"]).sum(), "counts": counts(logits, batch["y"])}
+        # sigmoid(z) >= 0.5 <=> z >= 0: a yes
+        return {"loss": masked_loss(logits, batch["y"]).sum(), "counts": counts(logits >= 0, batch["y"])}
 
     def summarize(self, totals: dict, n: int) -> dict:
         return {**scores(totals["counts"], self.info["classes"]), "loss": totals["loss"] / n, "n": n}

@@ -35,7 +35,9 @@ def scores(matrix, classes: list[str]) -> dict:
     miou = float(iou[seen].mean()) if seen.any() else 0.0
     return {"miou": miou, "pixel_accuracy": float(tp.sum() / matrix.sum()) if matrix.sum() else 0.0,
             "dice": float(dice[seen].mean()) if seen.any() else 0.0,
-            "iou": {name: (float(v) if s else None) for name, v, s in zip(classes, iou, seen)}}
+            "iou": {name: (float(v) if s else None) for name, v, s in zip(classes, iou, seen)},
+            "dice_per_class": {name: (float(v) if s else None) for name, v, s in zip(classes, dice, seen)},
+            "pixels": {name: int(v) for name, v in zip(classes, matrix.sum(axis=1))}}  # of each true class
 
 
 class Segment(Task):
@@ -73,6 +75,8 @@ class Segment(Task):
 
     def summarize(self, totals: dict, n: int) -> dict:
         figures = scores(totals["confusion"], self.info["classes"])
+        for key in ("dice_per_class", "pixels"):  # evaluate's per-class table; a split's figures keep the IoU
+            figures.pop(key)
         return {"error": 1 - figures["miou"], "loss": totals["loss"] / n, "n": n, **figures}
 
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
