@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dltool.errors import UserError, check_number
 
-HEAD = "head."  # every registered net names its output layer(s) ``head``
+HEAD = "head."  # every registered net (dltool.models.base.Net) names its output layer(s) ``head``
 
 
 def init_from(net, run: str, model: str) -> str:

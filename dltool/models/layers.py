@@ -13,6 +13,7 @@ import math
 from torch import nn
 
 from dltool.errors import UserError, check_number, choices
+from dltool.models.base import Net
 from dltool.models.init import SCHEMES, init_layer
 from dltool.models.mlp import ACTIVATIONS
 
@@ -172,14 +173,15 @@ def check_stages(channels, blocks, width, depth) -> None:
 # Network skeletons
 
 
-class ConvNet(nn.Module):
-    """features (conv blocks) -> head; reshapes (B, *input_shape) to (B, C, *S) first."""
+class ConvNet(Net):
+    """features (conv blocks) -> pool (flatten or global average) -> head; reshapes (B, *input_shape) to (B, C, *S)
+    first."""
 
     conv_shape: tuple[int, ...]
 
-    def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
+    def forward_features(self, x):  # (B, *input_shape) -> (B, D): the pooled or flattened maps
         x = x.reshape(len(x), *self.conv_shape)  # (B, C, L) or (B, C, H, W)
-        return self.head(self.pool(self.features(x)))
+        return self.pool(self.features(x))
 
 
 class GAPNet(ConvNet):

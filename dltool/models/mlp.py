@@ -8,13 +8,14 @@ from torch import nn
 
 from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.models import register_model
+from dltool.models.base import Net
 from dltool.models.init import init_layer
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
 @register_model("mlp")
-class MLP(nn.Module):
+class MLP(Net):
     """[Linear -> (BatchNorm) -> activation -> (inverted dropout)] x L -> Linear (logits for softmax).
 
     Args:
@@ -68,8 +69,8 @@ class MLP(nn.Module):
         self.head = nn.Linear(n_in, num_classes)
         init_layer(self.head, "xavier" if init != "torch" else "torch", "linear")
 
-    def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
-        return self.head(self.features(x))
+    def forward_features(self, x):  # (B, *input_shape) -> (B, last hidden width): the head's input
+        return self.features(x)
 
 
 class Residual(nn.Module):

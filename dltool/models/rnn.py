@@ -11,6 +11,7 @@ from torch import nn
 
 from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.models import register_model
+from dltool.models.base import Net
 from dltool.models.init import SCHEMES, init_layer
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -41,7 +42,7 @@ def as_sequence(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 1, 3).reshape(b, h, c * w)  # (B, H, C * W): each row of every channel is one step
 
 
-class RNN(nn.Module):
+class RNN(Net):
     """Embed nothing, recur, read out, classify: [RNN/GRU/LSTM layer] x layers -> readout -> (dropout) -> Linear.
 
     Args:
@@ -83,7 +84,7 @@ class RNN(nn.Module):
         self.head = nn.Linear(width * steps if readout == "flatten" else width, num_classes)
         init_layer(self.head, "xavier" if init == "auto" else init, "linear")
 
-    def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
+    def forward_features(self, x):  # (B, *input_shape) -> (B, D * H), or (B, T * D * H) read out flat
         seq = as_sequence(x)  # (B, T, F)
         out, state = self.rnn(seq)  # out: (B, T, D * H); state: (layers * D, B, H), or (h, c) for an LSTM
         if self.readout == "last":
@@ -94,7 +95,7 @@ class RNN(nn.Module):
             h = out.mean(dim=1)  # (B, D * H)
         else:
             h = out.reshape(len(x), -1)  # (B, T * D * H)
-        return self.head(self.dropout(h))
+        return self.dropout(h)
 
 
 @register_model("rnn")

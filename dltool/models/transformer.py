@@ -19,6 +19,7 @@ from torch import nn
 
 from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.models import register_model
+from dltool.models.base import Net
 from dltool.models.init import init_layer
 from dltool.models.rnn import as_sequence, sequence_layout
 
@@ -42,7 +43,7 @@ def sinusoidal_encoding(length: int, d_model: int) -> torch.Tensor:
 
 
 @register_model("transformer")
-class Transformer(nn.Module):
+class Transformer(Net):
     """Linear embedding + sinusoidal positions -> [self-attention, feed-forward] x layers -> pooling -> Linear.
 
     Each layer is nn.TransformerEncoderLayer: multi-head self-attention and a two-layer feed-forward net, each wrapped
@@ -94,7 +95,7 @@ class Transformer(nn.Module):
         self.head = nn.Linear(d_model, num_classes)
         init_layer(self.head, "xavier", "linear")
 
-    def forward(self, x):  # (B, *input_shape) -> (B, num_classes)
+    def forward_features(self, x):  # (B, *input_shape) -> (B, d_model): the class token's or the mean output
         seq = as_sequence(x)  # (B, T, F)
         b, t, f = seq.shape
         if self.patch > 1:  # (B, T, F) -> (B, ceil(T / patch), patch * F)
@@ -105,4 +106,4 @@ class Transformer(nn.Module):
             h = torch.cat([self.cls_token.expand(b, 1, -1), h], dim=1)  # (B, 1 + T, d)
         h = self.encoder(self.dropout(h))  # (B, T', d)
         z = h[:, 0] if self.cls_token is not None else h.mean(dim=1)  # (B, d)
-        return self.head(z)
+        return z

@@ -11,6 +11,7 @@ from torch import nn
 
 from dltool.errors import UserError, check_bool, check_number
 from dltool.models import register_model
+from dltool.models.base import Net
 from dltool.models.init import init_layer
 from dltool.models.layers import ConvBN, check_common
 
@@ -24,7 +25,7 @@ class DoubleConv(nn.Sequential):
 
 
 @register_model("unet", tasks=("segment",))
-class UNet(nn.Module):
+class UNet(Net):
     """[DoubleConv -> 2x2 max pool] per level down, DoubleConv at the bottom, [transpose conv x2 -> concat the skip ->
     DoubleConv] per level up, 1x1 conv to the classes.
 
@@ -66,11 +67,11 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(c_in, num_classes, kernel_size=1)
         init_layer(self.head, "xavier" if init != "torch" else "torch", "linear")
 
-    def forward(self, x):  # (B, C, H, W) -> (B, num_classes, H, W)
+    def forward_features(self, x):  # (B, C, H, W) -> (B, channels[0], H, W): the top decoder level
         skips = []
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else self.pool(x))  # (B, c_i, H / 2^i, W / 2^i)
             skips.append(x)
         for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
             x = merge(torch.cat([skip, up(x)], dim=1))  # (B, c_skip, size of the skip)
-        return self.head(x)
+        return x

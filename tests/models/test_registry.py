@@ -84,3 +84,43 @@ def test_models_refuse_a_shape_they_cannot_take_in_one_line(name):
     shapes = r"\(L,\), \(C, L\) or \(C, H, W\)"
     with pytest.raises(UserError, match=rf"^model {name} takes examples of shape {shapes}; got \(2, 3, 8, 8\)$"):
         create_model(name, (2, 3, 8, 8), 10)
+
+
+def _nets():
+    for name in model_names():
+        for shape in ([(1, 8, 8)] if name in SEGMENTERS else SHAPES):
+            yield name, shape
+
+
+@pytest.mark.parametrize("name,shape", list(_nets()))
+def test_every_net_is_features_then_a_head(name, shape):
+    """forward = head(forward_features): what transfer learning, verification and new heads stand on."""
+    torch.manual_seed(0)
+    net = create_model(name, shape, 4).eval()
+    x = torch.randn(3, *shape)
+    features = net.forward_features(x)
+    assert len(features) == 3 and features.ndim == (4 if name in SEGMENTERS else 2)
+    torch.testing.assert_close(net.head(features), net(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name,shape", list(_nets()))
+def test_reset_head_gives_new_outputs_and_keeps_the_body(name, shape):
+    torch.manual_seed(0)
+    net = create_model(name, shape, 4).eval()
+    x = torch.randn(3, *shape)
+    features = net.forward_features(x)
+    body = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("head.")}
+    head_before = {k: v.clone() for k, v in net.head.state_dict().items()}
+    assert net.reset_head(7) is net
+    out = net(x)
+    assert out.shape[:2] == (3, 7)
+    torch.testing.assert_close(net.forward_features(x), features, rtol=0, atol=0)
+    after = net.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in body.items())
+    head_after = net.head.state_dict()
+    last = max(int(k.split(".")[0]) for k in head_before) if "0.weight" in head_before else None
+    for k, v in head_before.items():  # hidden dense layers in the head keep their weights, the last layer is new
+        if last is not None and not k.startswith(f"{last}."):
+            assert torch.equal(head_after[k], v)
+    bias = [k for k in head_after if k.endswith("bias") and (last is None or k.startswith(f"{last}."))]
+    assert all(torch.count_nonzero(head_after[k]) == 0 for k in bias)  # Xavier weights, zero bias
