@@ -45,6 +45,7 @@ def compose(overrides: list[str] | tuple[str, ...] = (), config_file: str | Path
         cfg = _compose_file(config_file, overrides)
         schema = _hydra_compose([f"{g}={_option(cfg, g)}" for g in GROUPS if g != "trainer" and _option(cfg, g)])
         where = f" in {config_file}"
+        _fill_added(cfg, schema)
     else:
         cfg = _hydra_compose(overrides)
         schema = _hydra_compose([o for o in overrides if o.split("=", 1)[0] in GROUPS + OPTIONAL_GROUPS])
@@ -68,6 +69,24 @@ def _option(cfg, group: str) -> str | None:
     if group == "data" and name not in group_options("data"):
         return node.get("loader")
     return name
+
+
+def _fill_added(cfg, schema) -> None:
+    """Give a saved config the keys its group options have gained since it was saved (a run of an older dltool, before
+    ``model.init_from`` say), at their defaults: a key is only ever added with a default that keeps the old behaviour,
+    so the old run still evaluates, resumes and starts new runs. Keys it has that nothing reads stay errors."""
+    from omegaconf import DictConfig, open_dict
+
+    for key in schema.keys():
+        ref = schema._get_node(key)
+        if key not in cfg.keys():
+            with open_dict(cfg):
+                cfg[key] = ref
+        else:
+            node = cfg._get_node(key)
+            if isinstance(node, DictConfig) and isinstance(ref, DictConfig) and not node._is_none() \
+                    and not ref._is_none():
+                _fill_added(node, ref)
 
 
 def _check_keys(cfg, schema, where: str = "") -> None:

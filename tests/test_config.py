@@ -148,3 +148,17 @@ def test_a_run_config_from_before_the_task_group_composes_as_classification(tmp_
     path = tmp_path / "config.yaml"
     path.write_text(OmegaConf.to_yaml(old))
     assert compose([], config_file=path) == compose(["model.hidden=[7]"])
+
+
+def test_a_run_config_from_before_keys_were_added_takes_their_defaults(tmp_path):
+    """A run of an older dltool lacks the keys added since (model.init_from, model.freeze, ...): they take their
+    defaults, so the run still evaluates and resumes; the keys it has keep their values."""
+    from omegaconf import OmegaConf
+
+    old = OmegaConf.to_container(compose(["model=unet", "data=canvas", "task=segment", "model.channels=[8,16]"]))
+    del old["model"]["init_from"], old["model"]["freeze"], old["trainer"]["checkpoint_interval"]
+    path = tmp_path / "config.yaml"
+    path.write_text(OmegaConf.to_yaml(old))
+    again = compose([], config_file=path)
+    assert again == compose(["model=unet", "data=canvas", "task=segment", "model.channels=[8,16]"])
+    assert again.model.init_from is None and again.model.freeze == "none"
