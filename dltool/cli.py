@@ -363,6 +363,49 @@ def gradcheck(
 
 
 @_command
+def errors(
+    run: Annotated[str, typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Overrides of how the saved config runs, e.g. trainer.accelerator=cpu.", show_default=False)] = None,
+    split: Annotated[Optional[str], typer.Option(help="train, train_dev, dev or test (default dev; with --tally, the sheet's).", show_default=False)] = None,
+    n: Annotated[Optional[int], typer.Option("--n", help="Mistakes to sample (default 100, the course's).", show_default=False)] = None,
+    tags: Annotated[Optional[str], typer.Option(help="The sheet's category columns (default dog,great_cat,blurry,mislabeled).", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the sampling (default 0): same seed, same sheet.", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a sheet that already has filled tag cells or notes.")] = False,
+    tally: Annotated[Optional[Path], typer.Option(help="Tally a filled sheet: count, share and ceiling per tag.", show_default=False)] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """Error analysis (course 3): sample a split's mistakes into a sheet to tag by hand, then tally it.
+
+    Writes RUN/errors-<split>.csv (index, true, predicted, confidence, a column a tag, note) and RUN/errors-<split>.png;
+    --tally SHEET prints each tag's share of the mistakes and its ceiling (error x share). Examples:
+    dltool errors my-run | dltool errors my-run --n 50 --tags dog,blurry | dltool errors my-run --tally runs/my-run/errors-dev.csv
+    """
+    from dltool.errors import UserError
+    from dltool.runs import find_run
+    from dltool.sheet import DEFAULT_N, DEFAULT_TAGS, make_sheet, tally_sheet
+
+    run_dir = find_run(run, runs_dir)
+    if tally is not None:
+        given = [name for name, value in (("--n", n), ("--tags", tags), ("--seed", seed), ("--force", force or None),
+                                          ("overrides", overrides or None)) if value is not None]
+        if given:
+            raise UserError(f"--tally reads a filled sheet: {' and '.join(given)} "
+                            f"appl{'ies' if len(given) == 1 else 'y'} to sampling a new one")
+        result = tally_sheet(run_dir, tally, split)
+    else:
+        result = make_sheet(run_dir, split or "dev", DEFAULT_N if n is None else n, DEFAULT_TAGS if tags is None
+                            else tags, 0 if seed is None else seed, force=force, overrides=overrides or ())
+        _warn_unfinished(run_dir)
+    if json_out:
+        _print_json(result)
+    else:
+        from dltool.sheet_report import print_sheet, print_tally
+
+        (print_tally if tally is not None else print_sheet)(result)
+
+
+@_command
 def runs(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     sort: Annotated[str, typer.Option(help="Column to sort by: name, started, dev_error, test_error, seconds, ...")] = "started",

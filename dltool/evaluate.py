@@ -127,6 +127,17 @@ def predict(setup, x) -> dict:
     return {key: torch.cat(values).cpu().numpy() for key, values in parts.items()}
 
 
+def split_predictions(run_dir, split: str, overrides=()) -> tuple:
+    """``(setup, x, y_true, predictions)``: the restored run (``restore``), the inputs of its ``split``, their labels
+    as numpy and the task's predictions for them (``predict``). What evaluate scores and ``dltool errors`` samples
+    mistakes from, rebuilt the one way for both; an empty split is a UserError."""
+    setup, _ = restore(run_dir, overrides)
+    x, y = setup.splits[split]["x"], setup.splits[split]["y"]
+    if len(y) == 0:
+        raise UserError(f"the {split} split of run {run_name(run_dir)} has no examples (data.split.{split} is 0)")
+    return setup, x, y.cpu().numpy(), predict(setup, x)
+
+
 def latency(module, x, repeats: int = 30, budget_s: float = 0.2, autocast=None) -> dict:
     """Milliseconds per example: median of ``repeats`` batch-1 calls (serving one request) and of a few calls on a
     batch of up to 1,024 examples (offline scoring), after warm-up calls; each stops early after ``budget_s``.
@@ -173,13 +184,9 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     requirements = [parse_requirement(text) for text in requires]
     if class_weights and "weighted_error" not in {metric, *(name for name, _, _ in requirements)}:
         raise UserError("--class-weights applies to --metric weighted_error (or a weighted_error requirement)")
-    setup, module = restore(run_dir, overrides)
-    x, y = setup.splits[split]["x"], setup.splits[split]["y"]
-    if len(y) == 0:
-        raise UserError(f"the {split} split of run {run_name(run_dir)} has no examples (data.split.{split} is 0)")
+    setup, x, y_true, predictions = split_predictions(run_dir, split, overrides)
+    module = setup.module
     classes = [str(c) for c in setup.data.classes]
-    y_true = y.cpu().numpy()
-    predictions = predict(setup, x)
     title = f"run {run_name(run_dir)}: {split} split, n = {len(y_true)}"
     if task == "segment":
         scores, write_pictures = segment_scores(y_true, predictions, classes, metric, x, title)

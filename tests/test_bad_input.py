@@ -46,6 +46,10 @@ CSV = {
     "duplicate-column": "f0,f1,label,f3,label\n1,2,x,3,y\n4,5,y,6,x\n",
     "empty-label-column": "f,a,b\n1,,1\n2,,0\n3,,1\n",
     "bad-label-value": "f,a,b\n1,0,1\n2,yes,0\n",
+    # error-analysis sheets for dltool errors --tally
+    "sheet-no-tags": "index,true,predicted,confidence,note\n1,3,5,0.9,\n",
+    "sheet-not-a-sheet": "a,b,label\n1,2,x\n",
+    "sheet-far-index": "index,true,predicted,confidence,dog,note\n99999,3,5,0.9,x,\n",
     # not a table: a YAML alias bomb for --config (nine levels of nine references)
     "alias-bomb": "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)),
@@ -303,6 +307,26 @@ CASES = [
          needs={"run", "best.ckpt=legacy"}, proc=True),
     case("evaluate-resplits-the-data", ["evaluate", "r", "data.split.test=0.5"],
          "override 'data.split.test=0.5' would change what run is scored", needs={"run"}),
+    # errors: course 3's error-analysis sheet, sampled and tallied
+    case("errors-unknown-run", ["errors", "nope"], "run 'nope' not found in {runs}; there are no runs there"),
+    case("errors-n-zero", ["errors", "r", "--n", "0"], "--n must be an integer in [1, inf), got 0", needs={"run"}),
+    case("errors-unknown-split", ["errors", "r", "--split", "val"],
+         "unknown --split 'val'; choose from: train, train_dev, dev, test", needs={"run"}),
+    case("errors-tag-twice", ["errors", "r", "--tags", "dog,blurry,dog"], "tag 'dog' is given twice",
+         needs={"run"}),
+    case("errors-empty-tag", ["errors", "r", "--tags", "dog,,blurry"], "has an empty tag name", needs={"run"}),
+    case("errors-tag-is-a-column", ["errors", "r", "--tags", "dog,note"],
+         "tag 'note' is a column every sheet has; tags may not be index, true, predicted, confidence, note",
+         needs={"run"}, proc=True),
+    case("errors-tally-missing-sheet", ["errors", "r", "--tally", "{runs}/missing.csv"],
+         "no sheet at {runs}/missing.csv", needs={"run"}),
+    case("errors-tally-no-tag-columns", ["errors", "r", "--tally", "{csv}"], "{csv} has no tag columns",
+         needs={"run"}, csv="sheet-no-tags"),
+    case("errors-tally-not-a-sheet", ["errors", "r", "--tally", "{csv}"],
+         "{csv} is not an errors sheet: its columns must be index, true, predicted, confidence, then the tags and note",
+         needs={"run"}, csv="sheet-not-a-sheet"),
+    case("errors-tally-sheet-of-another-split", ["errors", "r", "--tally", "{csv}"],
+         "index 99999 is past the 270 examples of the dev split of run r", needs={"run"}, csv="sheet-far-index"),
     # export: outputs that would replace what makes a run, or that are not files
     case("export-over-the-best-checkpoint", ["export", "r", "--output", "{runs}/r/checkpoints/best.ckpt"],
          "--output {runs}/r/checkpoints/best.ckpt is inside the run folder {runs}/r", needs={"run"}),

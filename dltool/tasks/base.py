@@ -38,6 +38,10 @@ class Task(pl.LightningModule):
     """
 
     name = ""
+    # ``mistakes(predictions, y) -> (B,) bool``, True where an example is wrong as a whole, from ``predict``'s dict:
+    # what course 3's error analysis samples (dltool errors). A staticmethod of the tasks whose examples are right or
+    # wrong; None for a task whose error is not a count of wrong examples (segmentation: per pixel).
+    mistakes = None
 
     def __init__(self, net: nn.Module, info: dict, mean: torch.Tensor, std: torch.Tensor, optimizer: dict,
                  scheduler: dict, max_epochs: int, augment: dict | None = None, fused: bool = False):

@@ -41,5 +41,10 @@ class Classify(Task):
         best = logits.argmax(dim=1)
         return {"predicted": best, "confidence": torch.softmax(logits, dim=1).gather(1, best[:, None])[:, 0]}
 
+    @staticmethod
+    def mistakes(predictions: dict, y: torch.Tensor) -> torch.Tensor:
+        """(B,) True where the predicted class is not the label (the examples the error counts)."""
+        return predictions["predicted"] != y
+
 
 TASK = Classify

@@ -81,9 +81,16 @@ class Multilabel(Task):
         return {**scores(totals["counts"], self.info["classes"]), "loss": totals["loss"] / n, "n": n}
 
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each label's probability, and the yes/no it makes (p >= 0.5)."""
+        """Each label's probability, the yes/no it makes (p >= 0.5), and ``confidence``: the probability of that set
+        of answers, the product over the labels of max(p, 1 - p) (the sigmoids are independent)."""
         p = torch.sigmoid(self(x).float())
-        return {"probability": p, "predicted": (p >= 0.5).long()}
+        return {"probability": p, "predicted": (p >= 0.5).long(), "confidence": torch.maximum(p, 1 - p).prod(dim=1)}
+
+    @staticmethod
+    def mistakes(predictions: dict, y: torch.Tensor) -> torch.Tensor:
+        """(B,) True where any known label is answered wrong; an unknown one (-1) is never a mistake."""
+        said, known = predictions["predicted"] == 1, y >= 0
+        return ((said != (y == 1)) & known).any(dim=1)
 
 
 TASK = Multilabel
