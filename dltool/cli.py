@@ -192,6 +192,35 @@ def tune(
 
 
 @_command
+def curve(
+    overrides: Overrides = None,
+    sizes: Annotated[str, typer.Option(help="Training-set sizes, ascending subsets of the training split.")] = "250,500,1000,2000",
+    workers: Annotated[int, typer.Option(help="Worker processes, each training one size at a time.")] = 1,
+    name: Annotated[Optional[str], typer.Option(help="Curve name; default curve-<model>-<data>. The same name resumes.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    config: Annotated[Optional[Path], typer.Option(help="Start from a saved config, e.g. runs/<run>/config.yaml.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed of every point (default: the config's).")] = None,
+    json_out: Json = False,
+) -> None:
+    """A learning curve (course 3): train and dev error against the training-set size, the human level as a line,
+    and what it means: more data helps, or bias that more data will not cure. Dev and test stay the same examples.
+
+    Resumable and parallel (a study of dltool tune). Examples: dltool curve | dltool curve --sizes 300,1000,3000 |
+    dltool curve model=cnn data=digits --sizes 100,300,1000 --workers 2
+    """
+    from dltool.curve import run_curve
+
+    result = run_curve(list(overrides or []), sizes=sizes, workers=workers, name=name, runs_dir=runs_dir,
+                       config=config, seed=seed, progress=not json_out)
+    if json_out:
+        _print_json(result)
+    else:
+        from dltool.curve_report import print_curve
+
+        print_curve(result)
+
+
+@_command
 def models(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Data and model overrides, e.g. data=digits.", show_default=False)] = None,
     json_out: Json = False,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dltool.data.sources import check_sources  # noqa: F401  (dltool.data.check_sources)
-from dltool.data.splits import split
+from dltool.data.splits import split, subset
 from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.metrics import SPLITS
 
@@ -75,8 +75,11 @@ def load_data(cfg, seed: int) -> Dataset:
         return {"x": np.asarray(x, dtype=np.float32), "y": np.asarray(y, dtype=np.int64), **extra}
 
     target = None if pools.target_x is None else arrays(pools.target_x, pools.target_y, {})
-    parts = split(arrays(pools.x, pools.y, pools.extra), dict(cfg.split), seed, target=target,
+    fractions = {k: v for k, v in cfg.split.items() if k != "train_size"}
+    parts = split(arrays(pools.x, pools.y, pools.extra), fractions, seed, target=target,
                   target_in_train=cfg.get("target_in_train", 0), stratify="y" if pools.stratify else None)
+    if cfg.split.train_size is not None:
+        parts["train"] = subset(parts["train"], cfg.split.train_size, seed)
     return Dataset({name: parts[name] for name in SPLITS}, {"classes": pools.classes}, human, pools.sources)
 
 

@@ -83,6 +83,18 @@ def split(
     return out
 
 
+def subset(train: Arrays, size, seed: int) -> Arrays:
+    """``size`` examples of the training split, for a learning curve (course 3): a seeded permutation's first
+    ``size``, so that with one seed a smaller subset lies inside every larger one and a curve's points differ only
+    by the examples added. The other splits stay as they are."""
+    n = len(next(iter(train.values())))
+    check_number(size, "data.split.train_size", low=1, integer=True)
+    if size > n:
+        raise UserError(f"data.split.train_size={size} is more than the {n} examples of the training split")
+    keep = np.sort(np.random.default_rng([seed, 2]).permutation(n)[:size])
+    return {k: a[keep] for k, a in train.items()}
+
+
 def _take(idx: np.ndarray, y: np.ndarray | None, k: int, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Split ``idx`` into (rest, k examples), stratified on the labels ``y`` when there are some."""
     from sklearn.model_selection import train_test_split

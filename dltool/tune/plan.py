@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dltool.errors import UserError, choices
-from dltool.search import Param, encode, load_space, parse_stages, space_names
+from dltool.search import Param, encode, load_space, parse_param, parse_stages, space_names
 from dltool.tune.liveness import HEARTBEAT
 
 SAMPLERS = ("random", "tpe", "grid")
@@ -35,6 +35,8 @@ class TuneOptions:
     seed: int | None = None  # sampler and training seed; default: the config's seed
     heartbeat: float = HEARTBEAT  # seconds between a running trial's signs of life in the storage
     progress: bool = True
+    space: dict | None = None  # {config key: spec} in place of search=NAME (dltool curve's training-set sizes)
+    retrain_best: bool = True  # train the winner once more for its test error (a learning curve has no winner)
 
 
 @dataclass
@@ -72,8 +74,14 @@ def plan(opts: TuneOptions) -> Plan:
     search = [o.split("=", 1)[1] for o in opts.overrides if o.startswith("search=")]
     overrides = [o for o in opts.overrides if not o.startswith("search=")]
     cfg = compose(overrides + ([f"seed={opts.seed}"] if opts.seed is not None else []), config_file=opts.config)
-    search_name = search[-1] if search else cfg.model.name
-    space = load_space(search_name, cfg)
+    if opts.space is not None:
+        if search:
+            raise UserError("this command chooses what it searches: drop search=")
+        search_name = "space"
+        space = [parse_param(key, spec, cfg) for key, spec in opts.space.items()]
+    else:
+        search_name = search[-1] if search else cfg.model.name
+        space = load_space(search_name, cfg)
     fixed = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
     for q in space:
         if q.key in fixed:

@@ -28,7 +28,7 @@ def finish(p: Plan, study) -> dict:
         "infeasible": [t.number for t in trials if t.state.name == "COMPLETE" and not feasible(t)],
         "best": None,
     }
-    if best is not None:
+    if best is not None and p.opts.retrain_best:
         overrides = best.user_attrs["overrides"]
         run = _best_run(p, best)
         command = train_command(p, overrides)
