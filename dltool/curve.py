@@ -9,7 +9,8 @@ is resumable (the same command continues it) and parallel (``--workers``), and e
 What the curve says, in the course's terms, from its two largest sizes and the human-level proxy:
 
 - ``more data``: dev error still falls from the second-largest size to the largest by more than noise (Newcombe's
-  95 % interval of the drop excludes 0): more data is likely to help;
+  95 % interval of the drop excludes 0, for an error that is a share of wrong examples; for another, such as
+  segmentation's 1 - mean IoU, a drop of more than one percentage point): more data is likely to help;
 - ``bias``: dev error has flattened and train and dev sit together above the human level (the gap between them is
   smaller than the avoidable bias): more data will not help; a bigger model, training longer or a better architecture
   will;
@@ -26,6 +27,7 @@ from dltool.errors import UserError
 
 KEY = "data.split.train_size"
 DEFAULT_SIZES = "250,500,1000,2000"
+PROPORTIONS = ("classify", "multilabel")  # tasks whose error is a share of wrong examples (or labels)
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -104,8 +106,9 @@ def read_points(study_dir: Path) -> list[dict]:
         for trial in csv.DictReader(f):
             if trial["state"] != "COMPLETE" or not trial.get("run"):
                 continue
-            splits = (read_metrics(trial["run"]) or {}).get("splits") or {}
-            point = {"size": int(trial[KEY]), "run": trial["run"]}
+            metrics = read_metrics(trial["run"]) or {}
+            splits = metrics.get("splits") or {}
+            point = {"size": int(trial[KEY]), "run": trial["run"], "task": metrics.get("task", "classify")}
             for split in ("train", "train_dev", "dev"):
                 point[f"{split}_error"] = (splits.get(split) or {}).get("error")
                 point[f"{split}_n"] = (splits.get(split) or {}).get("n")
@@ -115,13 +118,17 @@ def read_points(study_dir: Path) -> list[dict]:
 
 def verdict(points: list[dict], human: float | None) -> dict:
     """What the curve's two largest sizes say (see the module doc): ``kind`` and a sentence."""
-    from dltool.diagnose import difference_interval
+    from dltool.diagnose import TOLERANCE, difference_interval
 
     done = [p for p in points if p["dev_error"] is not None and p["train_error"] is not None]
     if len(done) < 2:
         return {"kind": "unfinished", "text": "fewer than two points finished: run the same command to finish the curve"}
     a, b = done[-2], done[-1]
-    drop = difference_interval(a["dev_error"], a["dev_n"], b["dev_error"], b["dev_n"])
+    if b.get("task", "classify") in PROPORTIONS:
+        drop = difference_interval(a["dev_error"], a["dev_n"], b["dev_error"], b["dev_n"])
+    else:  # not a share of examples: no binomial interval, a drop beyond the diagnosis' tolerance
+        d = a["dev_error"] - b["dev_error"]
+        drop = (d - TOLERANCE, d + TOLERANCE)
     gap = b["dev_error"] - b["train_error"]
     bias = b["train_error"] - (human or 0.0)
     where = f"from {a['size']} to {b['size']} examples"

@@ -70,6 +70,15 @@ def test_a_noisy_drop_is_not_more_data():
     assert result["kind"] == "variance" and result["dev_drop"][0] < 0 < result["dev_drop"][1]
 
 
+def test_an_error_that_is_not_a_share_of_examples_needs_a_drop_beyond_the_tolerance():
+    flat = [{**_point(100, 0.05, 0.150), "task": "segment"}, {**_point(200, 0.06, 0.145), "task": "segment"}]
+    falling = [{**_point(100, 0.05, 0.150), "task": "segment"}, {**_point(200, 0.06, 0.130), "task": "segment"}]
+    assert verdict(flat, 0.02)["kind"] == "variance" and verdict(falling, 0.02)["kind"] == "more data"
+    # the same 0.005 drop as a share of 100,000 examples each is beyond noise
+    many = [{**p, "task": "classify", "dev_n": 100_000} for p in flat]
+    assert verdict(many, 0.02)["kind"] == "more data"
+
+
 def test_a_curve_trains_each_size_once_resumes_and_refuses_other_sizes(tmp_path):
     args = ["curve", "data=digits", "trainer.max_epochs=2", "--sizes", "60,240", "--runs-dir", tmp_path]
     result = invoke(*args, "--json")
