@@ -256,7 +256,7 @@ def models(
 
 @_command
 def diagnose(
-    run: Annotated[Optional[str], typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)] = None,
+    run: Annotated[Optional[str], typer.Argument(help="A run or a dltool tune study: a name in --runs-dir, or a path to its folder.", show_default=False)] = None,
     errors: Annotated[Optional[str], typer.Option(help="Errors of a model trained elsewhere: human=0.01,train=0.08,train_dev=0.09,dev=0.10,test=0.11.")] = None,
     human_error: Annotated[Optional[float], typer.Option(help="Human-level error (proxy for Bayes error), overriding the data set's.")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
@@ -264,7 +264,8 @@ def diagnose(
 ) -> None:
     """Avoidable bias, variance, data mismatch and dev overfitting: the gap to work on first and what to try.
 
-    Examples: dltool diagnose my-run | dltool diagnose --errors human=0.01,train=0.08,dev=0.10
+    A study gets every trial's gaps (bias- or variance-bound), the stages' trend and the winner's diagnosis.
+    Examples: dltool diagnose my-run | dltool diagnose lr-mnist1d | dltool diagnose --errors human=0.01,train=0.08,dev=0.10
     """
     from dltool.diagnose import diagnose as diagnose_errors
     from dltool.diagnose import parse_errors
@@ -273,7 +274,19 @@ def diagnose(
     from dltool.runs import find_run
 
     if (run is None) == (errors is None):
-        raise UserError("give a run (dltool diagnose RUN) or --errors human=...,train=...,dev=..., not both")
+        raise UserError("give a run or a study (dltool diagnose RUN) or --errors human=...,train=...,dev=..., not both")
+    from dltool.study_diagnosis import study_folder
+
+    study = study_folder(run, runs_dir) if run is not None else None
+    if study is not None:  # a dltool tune study: every trial's gaps, the stages' trend, the winner's ladder
+        from dltool.study_report import diagnose_study, print_study_diagnosis
+
+        result = diagnose_study(study, human_error=human_error)
+        if json_out:
+            _print_json(result)
+        else:
+            print_study_diagnosis(result)
+        return
     if run is not None:
         result = diagnose_run(find_run(run, runs_dir), human_error=human_error)
     else:
