@@ -32,7 +32,8 @@ class StopTraining(Exception):
 def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int, run_dir: Path, saved: dict,
         progress: bool = True, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None) -> dict:
     """The epoch loop: shuffled in-memory mini-batches, dev error after each epoch, early stopping on dev error, and
-    status ``diverged`` at the first non-finite loss. ``checkpoints/best.ckpt`` keeps the best dev error;
+    status ``diverged`` at the first non-finite loss. ``checkpoints/best.ckpt`` keeps the best dev error, and of
+    epochs with the same dev error the one of lower dev loss (see _better);
     ``checkpoints/last.ckpt`` holds everything needed to continue exactly (``resume``): weights, optimizer, schedule,
     both random number generators and the early-stopping counters. It is written at the end of an epoch when
     ``trainer.checkpoint_interval`` seconds have passed since the last one (0: every epoch), and at the end; a run cut
@@ -45,7 +46,8 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
         del bounds[-2]  # fold a last batch of one example into the one before (batch norm needs two)
     shuffle = torch.Generator().manual_seed(seed)
-    done = {"epoch": 0, "best": math.inf, "best_epoch": 0, "stale": 0}  # as of the last complete epoch
+    # as of the last complete epoch: the best dev error and its dev loss (see _better), its epoch, epochs since
+    done = {"epoch": 0, "best": math.inf, "best_loss": math.inf, "best_epoch": 0, "stale": 0}
     if resume is not None:
         done.update(resume["progress"])
         module.load_state_dict(resume["state_dict"])
@@ -93,8 +95,8 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                 if not (math.isfinite(train_loss) and math.isfinite(dev["loss"])):
                     status = "diverged"
                     break
-                if row[metrics.MONITOR] < done["best"]:
-                    done.update(best=row[metrics.MONITOR], best_epoch=epoch, stale=0)
+                if _better(row, done):
+                    done.update(best=row[metrics.MONITOR], best_loss=row["dev_loss"], best_epoch=epoch, stale=0)
                     save_checkpoint(run_dir / "checkpoints" / "best.ckpt", {**saved, "epoch": epoch, "state_dict": module.state_dict()})
                 else:
                     done["stale"] += 1
@@ -116,6 +118,20 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     finally:
         history.close()
     return {"status": status, "epochs": done["epoch"], "best_epoch": done["best_epoch"]}
+
+
+def _better(row: dict, done: dict) -> bool:
+    """Whether this epoch beats the best so far: a lower dev error, or the same one at a lower dev loss.
+
+    An error is a count over the dev split: on a small one ties are the rule (85 examples give 86 possible errors),
+    and the first epoch to reach the lowest was kept, often one of the first few, barely trained. The loss, of the
+    same examples, tells such epochs apart. Measured on three tables of a few hundred rows (breast cancer, wine, one
+    made with make_classification; 10 seeds each, README), the default MLP's test error went from 0.031 / 0.033 /
+    0.158 to 0.025 / 0.022 / 0.155, and improved with every remedy tried; on MNIST-1D's 750 dev examples the lowest
+    error is reached once and nothing changes. A run resumed from a checkpoint of before (no ``best_loss``)
+    starts with an infinite one: its first tie wins."""
+    error, best = row[metrics.MONITOR], done["best"]
+    return error < best or (error == best and row["dev_loss"] < done["best_loss"])
 
 
 def _open_history(path: Path, keep_epochs: int):

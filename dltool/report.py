@@ -8,44 +8,13 @@ from pathlib import Path
 from dltool.diagnose import ERROR_LABELS, ERRORS, GAPS, LABELS, RUNGS, TOLERANCE, diagnose
 from dltool.errors import UserError
 from dltool.metrics import SPLITS
-from dltool.runs import read_config, read_metrics, split_errors, write_atomic, write_json, write_text
+from dltool.report_runs import print_run, print_runs  # noqa: F401  (dltool.report.print_run, as cli.py imports them)
+from dltool.runs import baseline_errors, read_config, read_metrics, split_errors, write_atomic, write_json, write_text
 
 LADDER = tuple((k, ERROR_LABELS[k]) for k in ERRORS)
-# the columns beside error in the run table, per task: (label, key of the split's figures; None = 1 - error)
-FIGURES = {"classify": (("accuracy", None),), "segment": (("mIoU", "miou"), ("pixel acc", "pixel_accuracy"),
-                                                           ("Dice", "dice")), "multilabel": (("F1", "f1"),)}
-
-
-def print_run(result: dict, runs_dir: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    # a line of its own, not the table's title: a title is centred and wraps to the table's width
-    console.print(f"run {result['run']}: {result['status']}, best epoch {result['best_epoch']} of "
-                  f"{result['epochs']}, {result['seconds']:.1f} s", markup=False, highlight=False, soft_wrap=True)
-    table = Table()
-    # 1 - error under its own name, and the task's other figures of one number
-    figures = FIGURES.get(result.get("task", "classify"), ())
-    for column in ("split", "error", *(label for label, _ in figures), "loss", "n"):
-        table.add_column(column, justify="left" if column == "split" else "right")
-    if result["human_error"] is not None:
-        human = [f"{1 - result['human_error']:.4f}" if key is None else "" for _, key in figures]
-        table.add_row("human (proxy)", f"{result['human_error']:.4f}", *human, "", "")
-    for split in SPLITS:
-        m = result["splits"].get(split)
-        if m:
-            loss = "nan" if m["loss"] is None else f"{m['loss']:.4f}"
-            cells = [_fmt(1 - m["error"] if key is None else m.get(key)) for _, key in figures]
-            table.add_row(split, f"{m['error']:.4f}", *cells, loss, str(m["n"]))
-        else:
-            table.add_row(split, "-", *("-" for _ in figures), "-", "0")
-    console.print(table)
-    console.print(f"saved in {Path(runs_dir) / result['run']}", markup=False, highlight=False, soft_wrap=True)
-
-
 def diagnose_run(run_dir: Path, human_error: float | None = None, tolerance: float = TOLERANCE) -> dict:
-    """Diagnose a run folder from its metrics.json; write diagnosis.json, diagnosis.md and diagnosis.png into it."""
+    """Diagnose a run folder from its metrics.json, against its logistic-regression baseline where it has one; write
+    diagnosis.json, diagnosis.md and diagnosis.png into it."""
     metrics = read_metrics(run_dir)
     if metrics is None:
         why = "unreadable" if (run_dir / "metrics.json").exists() else "no"
@@ -59,7 +28,10 @@ def diagnose_run(run_dir: Path, human_error: float | None = None, tolerance: flo
     proportions = metrics.get("task", "classify") == "classify"
     sizes = {k: (metrics["splits"].get(k) or {}).get("n") for k in SPLITS} if proportions else None
     result = {"run": run_dir.name, **diagnose(errors, tolerance, read_config(run_dir), str(run_dir),
-                                               status=metrics.get("status", "completed"), sizes=sizes)}
+                                               status=metrics.get("status", "completed"), sizes=sizes,
+                                               baseline=baseline_errors(metrics))}
+    if result["baseline"] is not None:  # what the baseline was (dltool.baseline)
+        result["baseline"] = {"model": metrics["baseline"].get("model"), **result["baseline"]}
     if not proportions:
         result["notes"].append(f"No intervals: the error of task {metrics['task']} is not a proportion of examples, "
                                "so its gaps carry no noise estimate here.")
@@ -105,10 +77,20 @@ def print_diagnosis(d: dict) -> None:
         gaps.add_row(LABELS[gap], _fmt(d["gaps"][gap]), *span, mark, style="bold red" if mark else None)
     console.print(gaps)
     console.print(f"focus: [bold]{LABELS[d['focus']]}[/bold]")
+    if d.get("baseline"):
+        console.print(f"baseline: {_against(d['baseline'])}", markup=False, highlight=False, soft_wrap=True)
     for note in d["notes"]:
         console.print(f"note: {note}", markup=False, soft_wrap=True)
     for i, rec in enumerate(d["recommendations"], 1):
         console.print(f"{i}. {rec}", markup=False, soft_wrap=True)  # a command is copied: no line breaks in it
+
+
+def _against(versus: dict) -> str:
+    """The baseline's dev error against the run's, in a line (diagnose.against_baseline's dict)."""
+    base = versus["errors"]["dev"]
+    model = versus.get("model") or "baseline model"
+    return (f"dev error {base:.4f} for a {model}, {base + versus['dev_difference']:.4f} for this run"
+            + (" (the baseline is better beyond noise)" if versus["better"] else ""))
 
 
 def diagnosis_markdown(d: dict) -> str:
@@ -120,6 +102,8 @@ def diagnosis_markdown(d: dict) -> str:
     lines += [f"| {'**' + LABELS[g] + '**' if g == d['focus'] else LABELS[g]} | {_fmt(d['gaps'][g])} | {spans[g]} |"
               for g in GAPS]
     lines += ["", f"Focus: **{LABELS[d['focus']]}**", ""]
+    if d.get("baseline"):
+        lines += [f"Baseline: {_against(d['baseline'])}", ""]
     lines += [f"- {note}" for note in d["notes"]]
     if d["recommendations"]:
         lines += ["", "## What to try", ""] + [f"{i}. {r}" for i, r in enumerate(d["recommendations"], 1)]
@@ -212,55 +196,6 @@ def print_export(result: dict) -> None:
                   f"of {result['model']}, as {result['format']}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"wrote {result['path']} ({result['bytes']:,} bytes)", markup=False, highlight=False,
                   soft_wrap=True)  # a path is copied, not read: never broken across lines
-
-
-def print_runs(rows: list[dict]) -> None:
-    """The runs table: one row per run, errors side by side, the diagnosed focus.
-
-    Names are never folded or cut: where the terminal is too narrow for every column, the model and data columns go
-    first (default run names begin with both), then the seconds; where it is narrower still, each run takes two
-    lines, its name, status and focus, then its errors."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    def number(value, digits):
-        return "-" if value is None else f"{value:.{digits}f}"
-
-    columns = {  # header -> (cells, right-aligned)
-        "run": ([r["name"] for r in rows], False), "model": ([r["model"] or "-" for r in rows], False),
-        "data": ([r["data"] or "-" for r in rows], False), "status": ([r["status"] or "-" for r in rows], False),
-        **{label: ([number(r[f"{k}_error"], 3) for r in rows], True)
-           for k, label in (("train", "train"), ("train_dev", "train-dev"), ("dev", "dev"), ("test", "test"))},
-        "focus": ([LABELS.get(r["focus"], "-") for r in rows], False),
-        "s": ([number(r["seconds"], 0) for r in rows], True),
-    }
-    console = Console()
-    if not console.is_terminal:  # piped into a file or a pager: no terminal width to respect
-        console = Console(width=160)
-
-    def width(names) -> int:
-        # each cell is padded by one space a side, columns are parted by the box's blank divider, and it has edges
-        return sum(max(len(h), *(len(c) for c in columns[h][0])) for h in names) + 3 * (len(names) - 1) + 2
-
-    shown = list(columns)
-    for optional in ("model", "data", "s"):
-        if rows and width(shown) > console.width:
-            shown.remove(optional)
-    if rows and width(shown) > console.width:
-        console.print(f"{len(rows)} runs", markup=False, highlight=False)
-        for i, r in enumerate(rows):
-            console.print(f"{r['name']}  {columns['status'][0][i]}  focus {columns['focus'][0][i]}", markup=False,
-                          highlight=False, soft_wrap=True)
-            errors = "  ".join(f"{h} {columns[h][0][i]}" for h in ("train", "train-dev", "dev", "test"))
-            console.print(f"  {errors}  {columns['s'][0][i]} s", markup=False, highlight=False, soft_wrap=True)
-        return
-    table = Table(title=f"{len(rows)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in shown:
-        table.add_column(header, justify="right" if columns[header][1] else "left", no_wrap=True)
-    for i in range(len(rows)):
-        table.add_row(*(columns[h][0][i] for h in shown))
-    console.print(table)
 
 
 def _range(values: list) -> str:

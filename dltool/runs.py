@@ -191,8 +191,8 @@ def run_name(run_dir: Path) -> str:
     return run_dir.name or run_dir.resolve().name
 
 
-RUN_COLUMNS = ("name", "model", "data", "status", "train_error", "train_dev_error", "dev_error", "test_error", "focus",
-               "seconds", "started")
+RUN_COLUMNS = ("name", "model", "data", "status", "train_error", "train_dev_error", "dev_error", "test_error",
+               "baseline_dev_error", "focus", "seconds", "started")  # baseline: dltool.baseline's dev error
 
 
 def list_runs(runs_dir: str | Path = "runs", sort: str = "started") -> list[dict]:
@@ -218,7 +218,8 @@ def list_runs(runs_dir: str | Path = "runs", sort: str = "started") -> list[dict
         metrics = read_metrics(folder)
         if metrics is not None:
             errors = split_errors(metrics)
-            row.update({f"{k}_error": v for k, v in errors.items()}, seconds=metrics.get("seconds"))
+            row.update({f"{k}_error": v for k, v in errors.items()}, seconds=metrics.get("seconds"),
+                       baseline_dev_error=(baseline_errors(metrics) or {}).get("dev"))
             # a focus only for a run that completed: a diverged one's gaps are of a model whose training broke off
             if row["status"] == "completed" and errors["train"] is not None and errors["dev"] is not None:
                 row["focus"] = focus(gaps({"human": metrics.get("human_error"), **errors}))
@@ -231,6 +232,15 @@ def split_errors(metrics: dict) -> dict[str, float | None]:
     """The error of each split in a metrics.json (None for a split that was not measured)."""
     splits = metrics.get("splits") or {}
     return {k: (splits.get(k) or {}).get("error") if isinstance(splits.get(k), dict) else None for k in SPLITS}
+
+
+def baseline_errors(metrics: dict) -> dict[str, float | None] | None:
+    """The error of each split of a metrics.json's logistic-regression baseline (dltool.baseline); None where the run
+    has none (images, another task, ``trainer.baseline=false``, a run from before baselines)."""
+    baseline = metrics.get("baseline")
+    if not isinstance(baseline, dict):
+        return None
+    return split_errors(baseline)
 
 
 def read_config(run_dir: str | Path) -> dict | None:

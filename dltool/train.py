@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from dltool import baseline
 from dltool.checkpoints import load as load_checkpoint
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
-from dltool.errors import Interrupted, UserError, WriteError, check_number, choices
+from dltool.errors import Interrupted, UserError, WriteError, check_bool, check_number, choices
 from dltool import loop
 from dltool.loop import StopTraining  # how an on_epoch callback ends a run (a tuner's pruning)
 from dltool.runs import finite, new_run_dir, run_status, write_json, write_text
@@ -136,6 +137,8 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
     ``on_epoch`` sees each history row and may raise StopTraining; ``report_test=False`` leaves the test split
     unmeasured (its entry is null), as a tuner must: it chooses on dev, and looks at test once, for the winner.
     ``resume`` (a run folder whose config ``cfg`` is) continues that run from its ``checkpoints/last.ckpt``.
+    A classification of vectors also gets a logistic-regression baseline on the same splits (dltool.baseline;
+    ``trainer.baseline``), as metrics.json's ``baseline``; null where there is none.
     """
     with keep_threads():
         return _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume)
@@ -176,7 +179,7 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     model, optimizer = s.fabric.setup(s.module, s.optimizer)
 
     result = {"run": run_dir.name, "task": cfg.task.name, "status": "failed", "splits": {},
-              "human_error": s.data.human_error,
+              "human_error": s.data.human_error, "baseline": None,
               "epochs": 0, "best_epoch": 0, "seconds": 0.0}
     try:
         with _sigterm_as_interrupt():
@@ -187,6 +190,11 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
             s.module.load_state_dict(load_checkpoint(best)["state_dict"])  # copied onto the module's device
         result["splits"] = {k: loop.evaluate(model, batch, s.fabric) if loop.size(batch) and (report_test or k != "test")
                             else None for k, batch in s.splits.items()}
+        if s.trainer["baseline"] and baseline.applies(cfg.task.name, s.data.input_shape):
+            # after the loop, from the host's arrays: no torch call, the run's random numbers are spent already;
+            # a resumed run fits it again, to the same numbers (the same split, no randomness)
+            measured = None if report_test else ("train", "train_dev", "dev")  # a tuner's trial: test unseen
+            result["baseline"] = baseline.fit(s.data.splits, s.seed, measured)
     except BaseException:
         _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report
         raise
@@ -221,12 +229,13 @@ def check_resumable(cfg, run_dir: Path) -> None:
 
 
 LONGER = ("max_epochs", "patience")  # what a resumed run may change: how long it trains (course 2: train longer)
+BESIDE = ("baseline",)  # what it may differ in as well: fitted after training, it leaves the training as it was
 
 
 def _resumable(run_dir: Path, config: dict) -> dict:
     """The run's own last checkpoint, checked: of a run that is not still running, present, safe to load, of this
-    config but for LONGER; a completed run only when ``config`` asks for more epochs than it had and it would not
-    have stopped where it did anyway."""
+    config but for LONGER and BESIDE (a run from before baselines resumes with one); a completed run only when
+    ``config`` asks for more epochs than it had and it would not have stopped where it did anyway."""
     import json
     import socket
 
@@ -244,7 +253,7 @@ def _resumable(run_dir: Path, config: dict) -> dict:
     saved = last.get("config")
 
     def without_length(c):
-        return {**c, "trainer": {k: v for k, v in c["trainer"].items() if k not in LONGER}} \
+        return {**c, "trainer": {k: v for k, v in c["trainer"].items() if k not in LONGER + BESIDE}} \
             if isinstance(c, dict) and isinstance(c.get("trainer"), dict) else c
 
     if without_length(saved) != without_length(config):
@@ -280,6 +289,7 @@ def _check_trainer(cfg) -> dict:
     if t["threads"] is not None:
         check_number(t["threads"], "trainer.threads", low=1, integer=True)
     check_number(t["checkpoint_interval"], "trainer.checkpoint_interval", low=0)
+    check_bool(t["baseline"], "trainer.baseline")
     if t["accelerator"] not in ACCELERATORS:
         raise UserError(f"unknown trainer.accelerator '{t['accelerator']}'; choose from: {choices(ACCELERATORS)}")
     if str(t["precision"]) not in PRECISIONS:

@@ -153,7 +153,7 @@ def test_runs_lists_and_compares(digits_runs):
     "args,message",
     [
         (["diagnose", "missing"], "run 'missing' not found in"),
-        (["diagnose"], "give a run (dltool diagnose RUN) or --errors"),
+        (["diagnose"], "give a run or a study (dltool diagnose RUN) or --errors"),
         (["diagnose", "--errors", "train=0.1"], "needs at least train and dev"),
         (["diagnose", "--errors", "train=8,dev=10"], "must be a number in [0, 1]"),
         (["evaluate", "missing"], "run 'missing' not found in"),
