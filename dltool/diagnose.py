@@ -316,6 +316,10 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
         generator = data.get("generator") or {}
         more = f"data.generator.num_samples={2 * generator['num_samples']}" if "num_samples" in generator else \
             f"data.n={2 * data['n']}" if isinstance(data.get("n"), int) else None  # generated data: more of it
+        if config is not None and run is not None and n_train and n_train >= 8:  # will more data help? ask a curve
+            sizes = ",".join(str(n_train // k) for k in (8, 4, 2, 1))
+            recs.append(f"Learning curve first, to see whether more data helps: `dltool curve --config "
+                        f"{run}/config.yaml --sizes {sizes}`")
         rec("More training data" + ("" if more else ": collect more labelled examples like the training set"), more)
         rec("L2 regularization", sized_l2(opt, n_train))
         rec("Dropout" if "keep_prob" in model or config is None else "Dropout (this model has no keep_prob)",
@@ -327,8 +331,12 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
         rec("Data augmentation: more varied training examples", f"{shift}data.augment.noise=0.1" if "augment" in data else None)
     elif gap == "data_mismatch":
         where = run or "RUN"
-        recs.append("Error analysis: compare the mistakes on dev with those on train-dev "
-                    f"(`dltool evaluate {where} --split dev`, then `--split train_dev`)")
+        if (cfg.get("task") or {}).get("name", "classify") == "segment":  # right or wrong per pixel: look at masks
+            recs.append("Error analysis: compare the masks predicted on dev with those on train-dev "
+                        f"(`dltool evaluate {where} --split dev`, then `--split train_dev`)")
+        else:  # the course's sheet of mistakes, tagged by hand, on each of the two splits
+            recs.append("Error analysis: tag and count the mistakes on dev and on train-dev "
+                        f"(`dltool errors {where} --split dev`, then `--split train_dev`)")
         # a second distribution to move into training: mnist1d_shift's target settings, a CSV's target_path
         if "target_in_train" in data and (isinstance(data.get("target"), dict) or data.get("target_path")):
             rec("Make training data more like dev/test", f"data.target_in_train={max(500, 2 * data.get('target_in_train', 0))}")

@@ -100,8 +100,15 @@ def test_recommendations_are_ready_commands_for_the_run():
     variance = recommendations("variance", cfg, "runs/r")
     assert any(r.endswith("model.keep_prob=0.8`") for r in variance)
     assert any(r.endswith("optimizer.weight_decay=0.0001`") for r in variance)
+    assert not any("dltool curve" in r for r in variance)  # no training-set size: no sizes to ask for
+    sized = recommendations("variance", cfg, "runs/r", n_train=3000)
+    assert sized[0] == ("Learning curve first, to see whether more data helps: `dltool curve --config "
+                        "runs/r/config.yaml --sizes 375,750,1500,3000`")
     mismatch = recommendations("data_mismatch", cfg, "runs/r")
     assert any(r.endswith("data.target_in_train=500`") for r in mismatch)
+    assert mismatch[0].endswith("(`dltool errors runs/r --split dev`, then `--split train_dev`)")
+    segment = OmegaConf.to_container(compose(["task=segment", "model=unet", "data=canvas"]))
+    assert "`dltool evaluate runs/r --split dev`" in recommendations("data_mismatch", segment, "runs/r")[0]
     assert recommendations("dev_overfitting", cfg, "runs/r") == \
         ["Bigger dev set: `dltool train --config runs/r/config.yaml data.split.dev=0.4`"]
 
@@ -118,10 +125,17 @@ def test_every_recommended_command_composes(tmp_path, overrides):
     cfg = compose(overrides)
     (tmp_path / "config.yaml").write_text(to_yaml(cfg))
     plain = OmegaConf.to_container(cfg)
-    tuned = trained = 0
+    tuned = trained = curves = 0
     for gap in ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting"):
-        for rec in recommendations(gap, plain, str(tmp_path)):
-            if "`dltool train --config" in rec:
+        for rec in recommendations(gap, plain, str(tmp_path), n_train=1000):
+            if "`dltool curve --config" in rec:  # the curve's sizes parse and fit the training split it names
+                from dltool.curve import parse_sizes
+
+                sizes = parse_sizes(rec.rstrip("`").split("--sizes ")[1])
+                assert sizes[-1] == 1000
+                compose([f"data.split.train_size={sizes[0]}"], config_file=tmp_path / "config.yaml")
+                curves += 1
+            elif "`dltool train --config" in rec:
                 compose(rec.rstrip("`").split("config.yaml ")[1].split(), config_file=tmp_path / "config.yaml")
                 trained += 1
             elif "`dltool train --resume" in rec:  # training longer: the overrides --resume takes, on this config
@@ -138,7 +152,7 @@ def test_every_recommended_command_composes(tmp_path, overrides):
                 plan(TuneOptions(overrides=[w for w in words if "=" in w and not w.startswith("-")],
                                  config=tmp_path / "config.yaml", runs_dir=tmp_path))
                 tuned += 1
-    assert tuned == 1 and trained >= 6
+    assert tuned == 1 and trained >= 6 and curves == 1
 
 
 def test_diagnosing_a_real_run_writes_json_markdown_and_chart(tmp_path):
