@@ -448,6 +448,47 @@ def errors(
 
 
 @_command
+def style(
+    content: Annotated[Optional[str], typer.Option(help="Content image C: a PNG or JPEG, or china / flower (scikit-learn's sample photographs); default china.", show_default=False)] = None,
+    style_image: Annotated[Optional[str], typer.Option("--style", help="Style image S, as --content; default flower.", show_default=False)] = None,
+    features: Annotated[Optional[str], typer.Option(help="A run whose CNN gives the features (its best checkpoint); default a fixed random conv net seeded by --seed.", show_default=False)] = None,
+    alpha: Annotated[float, typer.Option(help="Weight of the content cost in J = alpha J_content + beta J_style.")] = 10.0,
+    beta: Annotated[float, typer.Option(help="Weight of the style cost.")] = 40.0,
+    steps: Annotated[int, typer.Option(help="Adam steps on the pixels of G.")] = 300,
+    lr: Annotated[float, typer.Option(help="Adam's learning rate (pixels are in [0, 1]).")] = 0.02,
+    size: Annotated[int, typer.Option(help="Side of the square C, S and G are cropped and resized to.")] = 128,
+    layers: Annotated[Optional[str], typer.Option(help="Style layers, LAYER or LAYER=WEIGHT separated by commas, e.g. features.0,features.1; default every conv block, equal weights.", show_default=False)] = None,
+    content_layer: Annotated[Optional[str], typer.Option(help="The content cost's layer; default the middle conv block.", show_default=False)] = None,
+    init: Annotated[str, typer.Option(help="G starts from content (C plus a little noise) or noise.")] = "content",
+    seed: Annotated[int, typer.Option(help="Seed of the noise and of the random net: same seed, same image.")] = 0,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The image to write (.png), with FILE-loss.png, FILE-side_by_side.png and FILE.json beside it; default style/<time>/.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Option(help="Name of the folder under style/ (instead of the time).", show_default=False)] = None,
+    threads: Annotated[int, typer.Option(help="Torch threads (one is fastest at these sizes, and on a busy machine).")] = 1,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs (for --features).")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """Neural style transfer (course 4; Gatys et al. 2015): optimize an image G so that its features match the
+    content image's and its Gram matrices the style image's.
+
+    Writes the image, its loss curve, content | style | result side by side, and style.json (settings, costs, time,
+    the feature net). Examples: dltool style | dltool style --content me.jpg --style flower --steps 500 |
+    dltool style --features my-cnn-run --output out.png
+    """
+    from dltool.style import style_transfer
+
+    result = style_transfer(content=content, style=style_image, features=features, runs_dir=runs_dir, alpha=alpha,
+                            beta=beta, steps=steps, lr=lr, size=size, layers=layers, content_layer=content_layer,
+                            init=init, seed=seed, output=output, name=name, threads=threads,
+                            progress=not json_out)
+    if json_out:
+        _print_json(result)
+    else:
+        from dltool.style_report import print_style
+
+        print_style(result)
+
+
+@_command
 def runs(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     sort: Annotated[str, typer.Option(help="Column to sort by: name, started, dev_error, test_error, seconds, ...")] = "started",

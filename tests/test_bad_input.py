@@ -340,6 +340,38 @@ CASES = [
     case("runs-unknown-sort", ["runs", "--sort", "colour"],
          "unknown --sort 'colour'; choose from: name, model, data, status, train_error", needs={"run"}),
     case("runs-runs-dir-is-a-file", ["runs"], "runs folder {runs} is a file, not a folder", needs={"runs-file"}),
+    # style: images, numbers, layers, the feature run, where the files go
+    case("style-no-such-image", ["style", "--content", "{runs}/nope.png"],
+         "--content {runs}/nope.png: no such file (give a PNG or JPEG, or a sample image: china, flower)"),
+    case("style-not-an-image", ["style", "--style", "{csv}"], "--style {csv} is not an image Pillow can read",
+         csv="ragged"),
+    case("style-image-is-a-folder", ["style", "--content", "{runs}"], "--content {runs} is a folder", needs={"run"}),
+    case("style-zero-steps", ["style", "--steps", "0"], "--steps must be an integer in [1, inf), got 0"),
+    case("style-negative-alpha", ["style", "--alpha", "-1"], "--alpha must be a number in [0, inf), got -1.0"),
+    case("style-negative-beta", ["style", "--beta", "-0.5"], "--beta must be a number in [0, inf), got -0.5"),
+    case("style-no-weights", ["style", "--alpha", "0", "--beta", "0"], "--alpha and --beta are both 0"),
+    case("style-zero-lr", ["style", "--lr", "0"], "--lr must be a number in (0, inf), got 0.0"),
+    case("style-unknown-init", ["style", "--init", "zeros"], "unknown --init 'zeros'; choose from: content, noise"),
+    case("style-size-too-small", ["style", "--size", "8"],
+         "--size 8 is too small for the feature net's layers features.2, features.0, features.1, features.3, "
+         "features.4: the image shrinks to nothing on the way; give --size 32 or more", proc=True),
+    case("style-unknown-layer", ["style", "--layers", "conv1_1,features.1"],
+         "unknown layer 'conv1_1' in --layers; layers of the random feature net: features.0, features.1, "
+         "features.2, features.3, features.4"),
+    case("style-unknown-content-layer", ["style", "--content-layer", "conv4_2"],
+         "unknown layer 'conv4_2' in --content-layer; layers of the random feature net: features.0"),
+    case("style-bad-layer-weight", ["style", "--layers", "features.0=heavy"], "bad --layers 'features.0=heavy'"),
+    case("style-unknown-run", ["style", "--features", "nope"], "run 'nope' not found in {runs}", needs={"run"}),
+    case("style-run-without-conv2d", ["style", "--features", "r"],
+         "run r's model mlp (inputs of shape (1, 8, 8)) has no 2-D convolutional layers to take features from",
+         needs={"run"}, proc=True),
+    case("style-output-inside-a-run", ["style", "--output", "{runs}/r/result.png"],
+         "--output {runs}/r/result.png is inside the run folder {runs}/r", needs={"run"}),
+    case("style-output-is-a-folder", ["style", "--output", "{runs}"], "--output {runs} is a folder", needs={"run"}),
+    case("style-output-not-png", ["style", "--output", "out.jpg"], "give a file name ending in .png"),
+    case("style-output-and-name", ["style", "--output", "out.png", "--name", "x"],
+         "give --output FILE or --name NAME, not both"),
+    case("style-bad-name", ["style", "--name", "../up"], "bad --name '../up': use 1-128 letters"),
 ]
 
 
