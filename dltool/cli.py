@@ -489,6 +489,37 @@ def style(
 
 
 @_command
+def sample(
+    run: Annotated[str, typer.Argument(help="A task=lm run: a run name in --runs-dir, or a path to a run folder.", show_default=False)],
+    n: Annotated[int, typer.Option("--n", help="Names to draw.")] = 20,
+    temperature: Annotated[float, typer.Option(help="Divides the scores before the softmax: below 1 safer names, above 1 stranger ones.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the draws: same seed, same names.")] = 0,
+    max_length: Annotated[int, typer.Option(help="Characters a name at most (a name stops there if no end comes).")] = 30,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """Draw new names from a language model (course 5's Dinosaurus Island), one character at a time from
+    softmax(scores / temperature), and say which are new (not in the training split).
+
+    Writes RUN/samples.txt. Examples: dltool sample my-lm-run | dltool sample my-lm-run --n 50 --temperature 0.7
+    """
+    from dltool.runs import find_run
+    from dltool.sample import check_options, sample_run
+
+    check_options(n, temperature, seed, max_length)  # before the run is looked up: a mistake in the options first
+    run_dir = find_run(run, runs_dir)
+    result = sample_run(run_dir, n=n, temperature=temperature, seed=seed, max_length=max_length)
+    _warn_unfinished(run_dir)
+    if json_out:
+        _print_json(result)
+        return
+    for name, new in zip(result["names"], result["new"]):
+        typer.echo(name if new else f"{name}  (a training name)")
+    typer.echo(f"{result['new_count']} of {result['n']} new (not among the {result['training_names']:,} training "
+               f"names), temperature {result['temperature']:g}, seed {result['seed']}; wrote {result['path']}")
+
+
+@_command
 def runs(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     sort: Annotated[str, typer.Option(help="Column to sort by: name, started, dev_error, test_error, seconds, ...")] = "started",

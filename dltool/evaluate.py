@@ -3,7 +3,8 @@
 Course 3's method: one optimizing metric and satisficing metrics (running time, model size) that only have to meet a
 threshold. Which metrics there are is the task's: for classification accuracy, error, precision, recall, F1, F-beta
 or an error that weighs some mistakes more (from scikit-learn, never from hand-written formulas); for segmentation
-error (1 - mean IoU), mean IoU, pixel accuracy and Dice, from the confusion counts of every pixel. They are computed
+error (1 - mean IoU), mean IoU, pixel accuracy and Dice, from the confusion counts of every pixel; for a language model
+the next-token error and perplexity over the steps that are not padding. They are computed
 on the run's own split (the saved config and seed rebuild the same split). Heavy imports (torch, scikit-learn, matplotlib) live inside the functions,
 so importing this module stays cheap for ``dltool --help``.
 """
@@ -22,7 +23,7 @@ from dltool.metrics import SPLITS
 from dltool.runs import run_name, run_status, write_json
 from dltool.loop import EVAL_BATCH
 from dltool.scoring import DEFAULTS, METRICS, TASK_METRICS, check_choice, check_options, classify_scores, \
-    multilabel_scores, segment_scores
+    lm_scores, multilabel_scores, segment_scores
 
 RESOURCES = ("latency_ms", "parameters")
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
@@ -192,6 +193,8 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
         scores, write_pictures = segment_scores(y_true, predictions, classes, metric, x, title)
     elif task == "multilabel":
         scores, write_pictures = multilabel_scores(y_true, predictions, classes, metric)
+    elif task == "lm":
+        scores, write_pictures = lm_scores(y_true, predictions, setup.data.info, metric)
     else:
         scores, write_pictures = classify_scores(y_true, predictions, classes, metric, options, requirements, title)
     speed = latency(module, x, autocast=setup.fabric.autocast)

@@ -4,7 +4,8 @@ the per-example files they leave (predictions-<split>.csv, a PNG).
 Classification's metrics come from scikit-learn, never from hand-written formulas: accuracy, error, precision,
 recall, F1, F-beta and an error that weighs some mistakes more (course 3's weighted error). Segmentation's and
 multi-label's come from their tasks' own counts (dltool.tasks.segment, dltool.tasks.multilabel), the same counts
-training measures splits with.
+training measures splits with; a language model's from its next-token predictions over the steps that are not padding
+(dltool.tasks.lm).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dltool.runs import write_text
 METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_error")  # task=classify
 SEGMENT_METRICS = ("error", "miou", "pixel_accuracy", "dice")  # task=segment
 MULTILABEL_METRICS = ("error", "f1")  # task=multilabel: over the known labels, the mean over labels
-TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS, "multilabel": MULTILABEL_METRICS}
+LM_METRICS = ("error", "perplexity")  # task=lm: over the steps whose target is not padding
+TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS, "multilabel": MULTILABEL_METRICS, "lm": LM_METRICS}
 DEFAULTS = {"average": "macro", "positive_label": None, "beta": 1.0, "class_weights": None, "weight_by": "true"}
 AVERAGES = ("macro", "micro", "weighted", "binary")
 WEIGHT_BY = ("true", "predicted")
@@ -152,6 +154,43 @@ def segment_scores(y_true, predictions, classes, metric, x, title) -> tuple[dict
     return {"value": figures[metric], "average": "none", "per_class": per_class,
             "confusion_matrix": matrix.tolist(), "miou": figures["miou"],
             "pixel_accuracy": figures["pixel_accuracy"], "dice": figures["dice"], "measured": measured}, write
+
+def lm_scores(y_true, predictions, info: dict, metric) -> tuple[dict, object]:
+    """Next-token error and perplexity over the real steps (targets that are not padding), the error and count of
+    each true next token, as training measures them (dltool.tasks.lm); the writer of the per-sequence CSV: the
+    sequence, its predicted next tokens, whether all are right, and its mean token loss."""
+    import numpy as np
+
+    from dltool.data.names import decode
+    from dltool.tasks.lm import perplexity
+
+    tokens, pad = [str(t) for t in info["classes"]], info["tokens"]["pad"]
+    predicted, log_p = predictions["predicted"], predictions["log_probability"]
+    real = y_true != pad
+    wrong = (predicted != y_true) & real
+    losses = -np.take_along_axis(log_p, y_true[..., None], axis=2)[..., 0] * real  # (N, T), 0 on padding
+    steps = int(real.sum())
+    loss = float(losses.sum() / steps) if steps else 0.0
+    figures = {"error": float(wrong.sum() / steps) if steps else 0.0, "perplexity": perplexity(loss)}
+    per_class = {}
+    for i in np.unique(y_true[real]):
+        label = "<space>" if tokens[i] == " " else tokens[i]
+        at = (y_true == i) & real
+        per_class[label] = {"error": float(wrong[at].mean()), "count": int(at.sum())}
+
+    def write(run_dir: Path, split: str) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["index", "correct", "sequence", "predicted", "loss"])  # loss: the mean over its real steps
+        for k in range(len(y_true)):
+            said = "".join(tokens[j] for j in predicted[k][real[k]])
+            writer.writerow([k, int(not wrong[k].any()), decode(y_true[k], tokens), said,
+                             f"{losses[k].sum() / max(int(real[k].sum()), 1):.6f}"])
+        write_text(run_dir / f"predictions-{split}.csv", buffer.getvalue())
+
+    return {"value": figures[metric], "average": "none", "per_class": per_class, "loss": loss, "tokens": steps,
+            **figures, "measured": dict(figures)}, write
+
 
 def _positive_index(positive_label, classes: list[str]) -> int:
     """The class scored by ``--average binary``: the one named, or the second of exactly two (sklearn's pos_label=1)."""

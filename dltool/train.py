@@ -102,10 +102,13 @@ def build(cfg) -> Setup:
 
     splits = {k: {name: on_device(a) for name, a in arrays.items()} for k, arrays in data.splits.items()}
     x_train = splits["train"]["x"]
+    if cfg.data.normalize and not x_train.is_floating_point():
+        raise UserError(f"data.normalize standardizes features, and data={cfg.data.name} holds token ids, which are "
+                        "not magnitudes: set data.normalize=false")
     if cfg.data.normalize:
         mean, std = standardizer(x_train)
-    else:
-        mean, std = torch.zeros_like(x_train[0]), torch.ones_like(x_train[0])
+    else:  # float statistics for float inputs and token ids alike (task=lm reads neither)
+        mean, std = (torch.zeros_like(x_train[0], dtype=torch.float32), torch.ones_like(x_train[0], dtype=torch.float32))
     from dltool.augment import check as check_augment
 
     augment = cfg.data.get("augment")  # generated images with masks have none

@@ -1,6 +1,6 @@
 """Data sets: each loader returns a source pool (and optionally a target pool); splitting is shared. What a run gets
 is arrays and nothing else: per split a dict of numpy arrays sharing their first dimension (one row an example), and a
-small ``info`` (the class names, ...) that the task reads and every checkpoint keeps."""
+small ``info`` (the class names, a vocabulary, ...) that the task reads and every checkpoint keeps."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from dltool.data.splits import split, subset
 from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.metrics import SPLITS
 
-LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas")  # module names under dltool.data
+LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas", "names")  # module names under dltool.data
 
 
 @dataclass
 class Pools:
     """What a loader returns: inputs ``x`` and integer targets ``y`` (a label an example, or a label a pixel: a mask),
     with an optional second (target) distribution. ``extra`` holds more arrays of one row an example (a canvas's
-    boxes); ``stratify`` says whether ``y`` is one label an example, which the splits keep the proportions of."""
+    boxes); ``stratify`` says whether ``y`` is one label an example, which the splits keep the proportions of.
+    ``tokens``: ``x`` holds integer ids (characters of a name), kept as int64, never float32: ids are not magnitudes,
+    so nothing standardizes them. ``info`` adds to the Dataset's info (a vocabulary)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -31,11 +33,14 @@ class Pools:
     sources: dict[str, dict] = field(default_factory=dict)  # see Dataset.sources
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     stratify: bool = True
+    tokens: bool = False
+    info: dict = field(default_factory=dict)
 
 
 @dataclass
 class Dataset:
-    """The four splits as in-memory arrays (``{"x": float32 inputs, "y": int64 labels}`` each) plus what the run needs
+    """The four splits as in-memory arrays (``{"x": float32 inputs, "y": int64 labels}`` each; int64 ``x`` for token
+    ids, ``Pools.tokens``) plus what the run needs
     to know about the data: ``info`` for the task (``classes``), the human-level proxy, the files it came from."""
 
     splits: dict[str, dict[str, np.ndarray]]
@@ -71,8 +76,10 @@ def load_data(cfg, seed: int) -> Dataset:
     if check_bool(cfg.get("shuffle_features", False), "data.shuffle_features"):
         pools = _shuffle_features(pools, seed)
 
+    x_type = np.int64 if pools.tokens else np.float32
+
     def arrays(x, y, extra):  # no copy where the dtype is already so
-        return {"x": np.asarray(x, dtype=np.float32), "y": np.asarray(y, dtype=np.int64), **extra}
+        return {"x": np.asarray(x, dtype=x_type), "y": np.asarray(y, dtype=np.int64), **extra}
 
     target = None if pools.target_x is None else arrays(pools.target_x, pools.target_y, {})
     fractions = {k: v for k, v in cfg.split.items() if k != "train_size"}
@@ -80,7 +87,8 @@ def load_data(cfg, seed: int) -> Dataset:
                   target_in_train=cfg.get("target_in_train", 0), stratify="y" if pools.stratify else None)
     if cfg.split.train_size is not None:
         parts["train"] = subset(parts["train"], cfg.split.train_size, seed)
-    return Dataset({name: parts[name] for name in SPLITS}, {"classes": pools.classes}, human, pools.sources)
+    return Dataset({name: parts[name] for name in SPLITS}, {"classes": pools.classes, **pools.info}, human,
+                   pools.sources)
 
 
 def _shuffle_features(pools: Pools, seed: int) -> Pools:

@@ -9,7 +9,7 @@ from typing import Callable
 from dltool.errors import UserError, choices
 
 # modules under dltool.models; importing one registers its models (layers and init hold shared pieces, no models)
-FAMILIES = ("mlp", "cnn", "resnet", "mobilenet", "inception", "rnn", "transformer", "unet")
+FAMILIES = ("mlp", "cnn", "resnet", "mobilenet", "inception", "rnn", "transformer", "unet", "rnn_lm")
 _REGISTRY: dict[str, Callable] = {}
 _TASKS: dict[str, tuple[str, ...]] = {}  # model name -> the tasks (dltool.tasks) whose outputs it can produce
 

@@ -13,6 +13,12 @@ from dltool.models import _REGISTRY, _TASKS, TRANSFER_KEYS, create_model, model_
 SHAPES = [(40,), (1, 8, 8)]  # MNIST-1D sequences and digits images
 CLASSIFIERS = [n for n in model_names() if "classify" in _TASKS[n]]
 SEGMENTERS = [n for n in model_names() if "segment" in _TASKS[n]]
+LANGUAGE = [n for n in model_names() if "lm" in _TASKS[n]]  # token ids (T,) in, a score a token a step out
+
+
+def inputs(name: str, shape: tuple[int, ...], n: int = 3) -> torch.Tensor:
+    """A batch a net takes: token ids for a language model, numbers for the others."""
+    return torch.randint(0, 4, (n, *shape)) if name in LANGUAGE else torch.randn(n, *shape)
 
 
 def test_every_model_has_a_config_and_every_config_a_model():
@@ -20,7 +26,8 @@ def test_every_model_has_a_config_and_every_config_a_model():
 
 
 def test_every_model_serves_a_task():
-    assert set(CLASSIFIERS) | set(SEGMENTERS) == set(model_names()) and SEGMENTERS == ["unet"]
+    assert set(CLASSIFIERS) | set(SEGMENTERS) | set(LANGUAGE) == set(model_names()) and SEGMENTERS == ["unet"]
+    assert LANGUAGE == ["rnn_lm"]
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
@@ -52,6 +59,8 @@ def test_every_tensor_has_one_state_dict_key(name, shape):
     """A module registered twice puts its tensors in every checkpoint and export twice, under two keys."""
     if name in SEGMENTERS and len(shape) != 3:
         pytest.skip("a segmenter takes images only")
+    if name in LANGUAGE and len(shape) != 1:
+        pytest.skip("a language model takes sequences of token ids only")
     state = create_model(name, shape, 10).state_dict()
     owners: dict[int, str] = {}
     for key, tensor in state.items():
@@ -88,7 +97,7 @@ def test_models_refuse_a_shape_they_cannot_take_in_one_line(name):
 
 def _nets():
     for name in model_names():
-        for shape in ([(1, 8, 8)] if name in SEGMENTERS else SHAPES):
+        for shape in ([(1, 8, 8)] if name in SEGMENTERS else [(12,)] if name in LANGUAGE else SHAPES):
             yield name, shape
 
 
@@ -97,9 +106,9 @@ def test_every_net_is_features_then_a_head(name, shape):
     """forward = head(forward_features): what transfer learning, verification and new heads stand on."""
     torch.manual_seed(0)
     net = create_model(name, shape, 4).eval()
-    x = torch.randn(3, *shape)
+    x = inputs(name, shape)
     features = net.forward_features(x)
-    assert len(features) == 3 and features.ndim == (4 if name in SEGMENTERS else 2)
+    assert len(features) == 3 and features.ndim == (4 if name in SEGMENTERS else 3 if name in LANGUAGE else 2)
     torch.testing.assert_close(net.head(features), net(x), rtol=0, atol=0)
 
 
@@ -107,13 +116,13 @@ def test_every_net_is_features_then_a_head(name, shape):
 def test_reset_head_gives_new_outputs_and_keeps_the_body(name, shape):
     torch.manual_seed(0)
     net = create_model(name, shape, 4).eval()
-    x = torch.randn(3, *shape)
+    x = inputs(name, shape)
     features = net.forward_features(x)
     body = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("head.")}
     head_before = {k: v.clone() for k, v in net.head.state_dict().items()}
     assert net.reset_head(7) is net
     out = net(x)
-    assert out.shape[:2] == (3, 7)
+    assert out.shape[:2] == (3, 7) or name in LANGUAGE and out.shape == (3, 12, 7)
     torch.testing.assert_close(net.forward_features(x), features, rtol=0, atol=0)
     after = net.state_dict()
     assert all(torch.equal(after[k], v) for k, v in body.items())

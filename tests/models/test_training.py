@@ -23,8 +23,9 @@ def test_every_family_of_classifiers_has_a_model_in_the_default_suite():
     assert {family(n) for n in FIRST_OF_FAMILY} == classifiers and classifiers < set(FAMILIES)
 
 
+# (the segmenter learns in tests/tasks/test_segment.py, the language model in tests/test_lm.py)
 @pytest.mark.parametrize("name", [n if n in FIRST_OF_FAMILY else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in model_names() if n != "unet"])
+                                  for n in model_names() if n not in ("unet", "rnn_lm")])
 def test_every_model_learns_digits_in_three_epochs(name, tmp_path):
     """A real run through dltool.train with the model's default config: well under chance (0.9 error) on the test split.
 

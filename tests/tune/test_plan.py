@@ -68,9 +68,10 @@ def test_every_model_has_a_default_space_whose_trials_build(tmp_path):
 
     from dltool.models import _TASKS
 
-    # each model on data of its task: digits for a classifier, a small canvas for a segmenter
-    data = {"classify": ["data=digits"], "segment": ["task=segment", "data=canvas", "data.n=40"]}
-    assert len(model_names()) == 14
+    # each model on data of its task: digits for a classifier, a small canvas for a segmenter, few names for an lm
+    data = {"classify": ["data=digits"], "segment": ["task=segment", "data=canvas", "data.n=40"],
+            "lm": ["task=lm", "data=names", "data.n=60"]}
+    assert len(model_names()) == 15
     for name in model_names():
         task_data = data[_TASKS[name][0]]
         cfg = compose([f"model={name}", *task_data])
