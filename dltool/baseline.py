@@ -16,8 +16,8 @@ also the fast way here: on MNIST-1D (3,000 x 40, 10 classes, 83 iterations) the 
 after a run, 5-9 s when OpenBLAS's own two threads contend with torch's on two cores. A CSV of a few hundred rows takes
 under 0.01 s (0.03 s with the import). ``trainer.baseline=false`` turns it off.
 
-What it says about a run (against_baseline, baseline_note, baseline_remedies; dltool.diagnose reads them): whether it
-beats the run on dev beyond noise, and if so what brings the run back to it.
+What it says about a run (whether it beats the run on dev beyond noise, and what brings the run back to it) is
+dltool.diagnose's: against_baseline, baseline_note, baseline_remedies.
 """
 
 from __future__ import annotations
@@ -66,64 +66,3 @@ def fit(splits: dict[str, dict[str, np.ndarray]], seed: int, measure: tuple[str,
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return {"model": MODEL, "splits": errors, "iterations": int(np.max(model.n_iter_)), "converged": converged}
-
-
-def against_baseline(errors: dict, baseline: dict | None, sizes: dict | None = None,
-                     tolerance: float | None = None) -> dict | None:
-    """The run against its baseline: ``{"errors": the baseline's per split, "dev_difference": run - baseline on dev,
-    "interval": its 95 % interval (with the dev split's size), "better": whether the baseline wins on dev beyond
-    noise}``: the interval above 0, or without a size a difference of at least ``tolerance``. None without a
-    baseline dev error."""
-    from dltool.diagnose import TOLERANCE, check_errors, difference_interval
-
-    tolerance = TOLERANCE if tolerance is None else tolerance
-    if not baseline or baseline.get("dev") is None or errors.get("dev") is None:
-        return None
-    base = {k: baseline.get(k) for k in ("train", "train_dev", "dev", "test")}
-    check_errors({f"baseline {k}": v for k, v in base.items()})
-    n = (sizes or {}).get("dev")
-    diff = round(errors["dev"] - base["dev"], 10)
-    interval = list(difference_interval(errors["dev"], n, base["dev"], n)) if n else None
-    better = interval[0] > 0 if interval else diff >= tolerance
-    return {"errors": base, "dev_difference": diff, "interval": interval, "better": better}
-
-
-def baseline_note(versus: dict) -> str:
-    """The note of a run that a logistic regression beats on dev (against_baseline's ``better``)."""
-    dev, base = versus["errors"]["dev"] + versus["dev_difference"], versus["errors"]["dev"]
-    noise = "" if versus["interval"] is None else \
-        f", 95 % interval of the difference {versus['interval'][0]:+.4f} to {versus['interval'][1]:+.4f}"
-    return (f"A logistic regression does better on dev ({base:.4f} vs {dev:.4f}{noise}): this model overfits or "
-            "underuses what a linear model already finds; regularize it more (L2 sized to the data, with dropout), "
-            "or use the linear model.")
-
-
-def baseline_remedies(config: dict | None = None, run: str | None = None, n_train: int | None = None) -> list[str]:
-    """What brings a deep model back to its logistic-regression baseline, each a ready command with the run's config.
-    Measured on three tables of a few hundred rows (README; 10 seeds each), where the default MLP's mean test error
-    was behind the baseline's on two: L2 sized to the data, ``optimizer.weight_decay`` = 10 / ``n_train`` (ten times
-    the baseline's own penalty, 1 / (C n_train) with C = 1), reaches it on all three with dropout; 1e-4 (the variance
-    remedy's first step), early stopping (the best checkpoint is the best dev epoch already) and a smaller model did
-    not. Last, the linear model itself: the MLP without hidden layers is a logistic regression."""
-    from dltool.diagnose import dropout_override, sized_l2
-
-    cfg = config or {}
-    model, opt = cfg.get("model") or {}, cfg.get("optimizer") or {}
-    recs: list[str] = []
-
-    def rec(text: str, override: str | None = None) -> None:
-        if config is not None and run is not None and override:
-            text += f": `dltool train --config {run}/config.yaml {override}`"
-        recs.append(text)
-
-    l2 = sized_l2(opt, n_train)
-    rec("Stronger L2 regularization" + (f", sized to the data (10 / {n_train} training examples)" if n_train else ""),
-        l2)
-    if "keep_prob" in model:
-        rec("L2 and dropout together", f"{l2} {dropout_override(model)}")
-    hidden = model.get("hidden")
-    if model.get("name") == "mlp" and isinstance(hidden, list) and hidden:
-        own = f" optimizer.weight_decay={1 / n_train:.2g}" if n_train else ""
-        rec("Or the linear model itself: the MLP without hidden layers is a logistic regression"
-            + (" (with the baseline's L2 penalty)" if own else ""), f"model.hidden=[]{own}")
-    return recs

@@ -118,7 +118,8 @@ def read_points(study_dir: Path) -> list[dict]:
 
 def verdict(points: list[dict], human: float | None) -> dict:
     """What the curve's two largest sizes say (see the module doc): ``kind`` and a sentence."""
-    from dltool.diagnose import TOLERANCE, difference_interval
+    from dltool.diagnose import TOLERANCE
+    from dltool.intervals import difference_interval
 
     done = [p for p in points if p["dev_error"] is not None and p["train_error"] is not None]
     if len(done) < 2:

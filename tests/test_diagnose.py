@@ -193,7 +193,7 @@ def test_a_diverged_run_is_told_to_train_stably_not_to_grow(tmp_path):
 def test_wilson_intervals_agree_with_scipy():
     from scipy.stats import binomtest
 
-    from dltool.diagnose import wilson
+    from dltool.intervals import wilson
 
     for k, n in ((0, 20), (3, 20), (8, 85), (500, 1000), (85, 85)):
         ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
@@ -202,7 +202,7 @@ def test_wilson_intervals_agree_with_scipy():
 
 def test_the_difference_interval_reproduces_newcombes_worked_examples():
     """Newcombe (1998), Statistics in Medicine 17: 873-890, table II, method 10 (score intervals combined)."""
-    from dltool.diagnose import difference_interval
+    from dltool.intervals import difference_interval
 
     assert difference_interval(56 / 70, 70, 48 / 80, 80) == pytest.approx((0.0524, 0.3339), abs=5e-5)
     assert difference_interval(9 / 10, 10, 3 / 10, 10) == pytest.approx((0.1705, 0.8090), abs=5e-5)
@@ -221,7 +221,7 @@ def test_a_dev_test_gap_of_0_07_on_85_examples_each_is_noise_not_the_focus():
 
 
 def test_the_size_that_resolves_a_gap_by_hand():
-    from dltool.diagnose import Z, resolving_size
+    from dltool.intervals import Z, resolving_size
 
     # z^2 (0.1 * 0.9 + 0.17 * 0.83) / 0.07^2 = 3.8415 * 0.2311 / 0.0049 = 181.2
     assert resolving_size(0.10, 0.17, 0.07) == math.ceil(Z * Z * (0.09 + 0.1411) / 0.0049) == 182
@@ -243,7 +243,7 @@ def test_the_worked_examples_keep_their_answers_when_n_is_large(errors, answer):
 def test_a_run_is_diagnosed_with_intervals_from_its_split_sizes(digits_run, tmp_path):
     import shutil
 
-    from dltool.diagnose import wilson
+    from dltool.intervals import wilson
     from dltool.report import diagnose_run
 
     shutil.copytree(digits_run, tmp_path / "r")
