@@ -213,7 +213,7 @@ def test_the_command_line_defaults_are_the_modules():
     import inspect
 
     import dltool.style as module
-    from dltool import cli
+    from dltool import cli_tools as cli
 
     defaults = {name: p.default for name, p in inspect.signature(cli.style).parameters.items()}
     assert (defaults["steps"], defaults["lr"], defaults["size"], defaults["seed"], defaults["threads"]) == \
