@@ -23,7 +23,7 @@ from dltool.metrics import SPLITS
 from dltool.runs import run_name, run_status, write_json
 from dltool.loop import EVAL_BATCH
 from dltool.scoring import DEFAULTS, METRICS, TASK_METRICS, check_choice, check_options, classify_scores, \
-    lm_scores, multilabel_scores, segment_scores
+    lm_scores, multilabel_scores, segment_scores, verify_scores
 
 RESOURCES = ("latency_ms", "parameters")
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
@@ -195,6 +195,8 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
         scores, write_pictures = multilabel_scores(y_true, predictions, classes, metric)
     elif task == "lm":
         scores, write_pictures = lm_scores(y_true, predictions, setup.data.info, metric)
+    elif task == "verify":  # at the threshold the best checkpoint chose on dev
+        scores, write_pictures = verify_scores(y_true, predictions, setup.data.info, metric, float(module.threshold))
     else:
         scores, write_pictures = classify_scores(y_true, predictions, classes, metric, options, requirements, title)
     speed = latency(module, x, autocast=setup.fabric.autocast)

@@ -49,7 +49,8 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
     config_text, saved = _config(run_dir, checkpoint, best)
     model, task, info = saved["model"], (saved.get("task") or {}).get("name", "classify"), checkpoint.get("info")
-    parameters = _check_fits(tensors, model, task, info, best)
+    task_args = {k: v for k, v in (saved.get("task") or {}).items() if k != "name"}  # task=verify's dim
+    parameters = _check_fits(tensors, model, task, info, best, task_args)
 
     failures: tuple = (OSError,)
     if fmt == "safetensors":
@@ -134,7 +135,7 @@ def _config(run_dir: Path, checkpoint: dict, best: Path) -> tuple[str, dict]:
     return text, saved
 
 
-def _check_fits(tensors: dict, model: dict, task: str, info, best: Path) -> int:
+def _check_fits(tensors: dict, model: dict, task: str, info, best: Path, task_args: dict | None = None) -> int:
     """Load the weights into the network rebuilt from ``model`` (the checkpoint's config); return its parameter
     count. The input shape is the shape of the ``mean`` buffer; the outputs, what the task puts out for the saved
     ``info`` (for classification, one a class)."""
@@ -148,11 +149,12 @@ def _check_fits(tensors: dict, model: dict, task: str, info, best: Path) -> int:
         what = f"buffer {', '.join(missing)}" if missing else "info (what the data was)"
         raise UserError(f"cannot export {best}: it has no {what} (not a dltool checkpoint)")
     try:
-        outputs = task_class(task).outputs(info)
+        outputs = task_class(task).outputs(info, **(task_args or {}))
     except (KeyError, TypeError) as e:
         raise UserError(f"cannot export {best}: its info does not describe {task} data ({first_line(e)})") from e
     net_state = {k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")}
-    extra = sorted(set(tensors) - set(BUFFERS) - {f"net.{k}" for k in net_state})
+    own = getattr(task_class(task), "own_buffers", ())  # task=verify's threshold
+    extra = sorted(set(tensors) - set(BUFFERS) - set(own) - {f"net.{k}" for k in net_state})
     args = net_arguments(model)
     with torch.random.fork_rng(devices=[]):  # building the network draws initial weights: leave the caller's RNG alone
         net = create_model(model["name"], tuple(tensors["mean"].shape), outputs, **args)

@@ -87,7 +87,7 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                 if scheduler is not None:
                     scheduler.step()
                 train_loss = (total / n).item()
-                dev = evaluate(model, splits["dev"], fabric)
+                dev = evaluate(model, splits["dev"], fabric, "dev")
                 row = {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev["loss"], "dev_error": dev["error"],
                        "lr": lr, "seconds": round(time.perf_counter() - start, 4)}
                 writer.writerow(row)
@@ -171,20 +171,26 @@ def size(batch: dict) -> int:
     return len(next(iter(batch.values())))
 
 
-def evaluate(model, batch: dict, fabric) -> dict:
-    """The task's figures (``error``, ``loss``, ``n``, its own) on one split, in eval mode, in large chunks, under the
-    run's precision: the task sums over each chunk, then summarizes the split."""
+def evaluate(model, batch: dict, fabric, split: str | None = None) -> dict:
+    """The task's figures (``error``, ``loss``, ``n``, its own) on one split (named ``split``: the task may care,
+    see Task.summarize_split), in eval mode, in large chunks, under the run's precision: the task sums over each
+    chunk, then summarizes the split. Its ``row_sums`` (one row an example) are concatenated instead."""
+    import numpy as np
     import torch
 
     model.eval()
-    n, totals = size(batch), {}
+    n, totals, rows = size(batch), {}, getattr(model, "row_sums", ())
     with torch.no_grad(), fabric.autocast():
         for lo in range(0, n, EVAL_BATCH):
             sums = model.validation_step({k: v[lo:lo + EVAL_BATCH] for k, v in batch.items()})
             for key, value in sums.items():  # a number, or an array of counts (float64 on the host)
                 value = value.item() if value.dim() == 0 else value.detach().double().cpu().numpy()
-                totals[key] = totals.get(key, 0.0) + value
-    return model.summarize(totals, n)
+                if key in rows:
+                    totals.setdefault(key, []).append(value)
+                else:
+                    totals[key] = totals.get(key, 0.0) + value
+    totals.update({key: np.concatenate(totals[key]) for key in rows if key in totals})
+    return model.summarize_split(totals, n, split)
 
 
 @contextmanager

@@ -5,7 +5,8 @@ Classification's metrics come from scikit-learn, never from hand-written formula
 recall, F1, F-beta and an error that weighs some mistakes more (course 3's weighted error). Segmentation's and
 multi-label's come from their tasks' own counts (dltool.tasks.segment, dltool.tasks.multilabel), the same counts
 training measures splits with; a language model's from its next-token predictions over the steps that are not padding
-(dltool.tasks.lm).
+(dltool.tasks.lm); verification's from the embeddings, by dltool.tasks.verify's own figures (pairs at the run's dev
+threshold, one-shot accuracy).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ METRICS = ("accuracy", "error", "precision", "recall", "f1", "fbeta", "weighted_
 SEGMENT_METRICS = ("error", "miou", "pixel_accuracy", "dice")  # task=segment
 MULTILABEL_METRICS = ("error", "f1")  # task=multilabel: over the known labels, the mean over labels
 LM_METRICS = ("error", "perplexity")  # task=lm: over the steps whose target is not padding
-TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS, "multilabel": MULTILABEL_METRICS, "lm": LM_METRICS}
+VERIFY_METRICS = ("error", "auc", "one_shot")  # task=verify: pairs at the run's dev threshold; one-shot accuracy
+TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS, "multilabel": MULTILABEL_METRICS, "lm": LM_METRICS,
+                "verify": VERIFY_METRICS}
 DEFAULTS = {"average": "macro", "positive_label": None, "beta": 1.0, "class_weights": None, "weight_by": "true"}
 AVERAGES = ("macro", "micro", "weighted", "binary")
 WEIGHT_BY = ("true", "predicted")
@@ -190,6 +193,41 @@ def lm_scores(y_true, predictions, info: dict, metric) -> tuple[dict, object]:
 
     return {"value": figures[metric], "average": "none", "per_class": per_class, "loss": loss, "tokens": steps,
             **figures, "measured": dict(figures)}, write
+
+
+def verify_scores(y_true, predictions, info: dict, metric, threshold: float) -> tuple[dict, object]:
+    """Pair error at the run's dev ``threshold``, ROC AUC and one-shot accuracy of the embeddings, as training
+    measures a split (dltool.tasks.verify), for all identities and apart for the seen and the unseen ones (pairs
+    within each group); the writer of the per-example CSV: the identity of the nearest one-shot reference."""
+    import numpy as np
+
+    from dltool.tasks.verify import figures, one_shot
+
+    e, classes, unseen = predictions["embedding"].astype(np.float64), info["classes"], info.get("unseen", [])
+    held = np.isin(y_true, np.asarray(unseen, dtype=np.int64))
+    rows = {"all": figures(e, y_true, threshold, unseen)}
+    for name, part in (("seen", ~held), ("unseen", held)) if held.any() else ():
+        if len(np.unique(y_true[part])) > 1:
+            rows[name] = figures(e[part], y_true[part], threshold)
+    overall = rows["all"]
+    keys = ("threshold", "error", "auc", "one_shot", "chance", "identities")
+    per_class = {name: {k: r[k] for k in keys} for name, r in rows.items()}
+    for name in ("seen", "unseen"):  # queries of each group against every identity's reference
+        if f"one_shot_{name}" in overall and name in per_class:
+            per_class[name].update(one_shot=overall[f"one_shot_{name}"], chance=overall["chance"])
+    predicted, is_ref, _ = one_shot(e, y_true)
+
+    def write(run_dir: Path, split: str) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["index", "correct", "true", "predicted", "reference"])  # predicted: nearest reference's
+        for i, (t, p, r) in enumerate(zip(y_true, predicted, is_ref)):
+            writer.writerow([i, int(t == p), classes[t], classes[p], int(r)])
+        write_text(run_dir / f"predictions-{split}.csv", buffer.getvalue())
+
+    measured = {m: overall[m] for m in VERIFY_METRICS}
+    return {"value": overall[metric], "average": "none", "per_class": per_class,
+            **{k: v for k, v in overall.items() if k != "error"}, "measured": measured}, write
 
 
 def _positive_index(positive_label, classes: list[str]) -> int:

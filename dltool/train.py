@@ -74,7 +74,7 @@ def build(cfg) -> Setup:
     data = load_data(cfg.data, seed)
     Task.check_data(data)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    net = create_model(cfg.model.name, data.input_shape, Task.outputs(data.info), **net_arguments(model_cfg))
+    net = create_model(cfg.model.name, data.input_shape, Task.outputs(data.info, **task_args), **net_arguments(model_cfg))
     pretrained = None
     if model_cfg.get("init_from") is not None:
         from dltool.transfer import init_from
@@ -191,7 +191,9 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
             s.module.load_state_dict(load_checkpoint(best)["state_dict"])  # copied onto the module's device
-        result["splits"] = {k: loop.evaluate(model, batch, s.fabric) if loop.size(batch) and (report_test or k != "test")
+        # in the order train, train_dev, dev, test: a task that chooses on dev (task=verify's threshold) reads the
+        # best checkpoint's dev choice on train and train_dev, and dev chooses it again, the same, for test
+        result["splits"] = {k: loop.evaluate(model, batch, s.fabric, k) if loop.size(batch) and (report_test or k != "test")
                             else None for k, batch in s.splits.items()}
         if s.trainer["baseline"] and baseline.applies(cfg.task.name, s.data.input_shape):
             # after the loop, from the host's arrays: no torch call, the run's random numbers are spent already;

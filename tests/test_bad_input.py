@@ -253,6 +253,17 @@ CASES = [
          "model.init_from={runs}/r: that run trained model mlp, not cnn", needs={"run"}),
     case("train-freeze-too-many-blocks", ["train", *CHEAP, "model.freeze=9"],
          "model.freeze=9: the net's features have only 2 blocks with weights"),
+    # task=verify and data.unseen
+    case("train-unseen-unknown-class", ["train", *CHEAP, "task=verify", "data.unseen=[8,11]"],
+         "unknown class '11' in data.unseen; classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9"),
+    case("train-unseen-with-classify", ["train", *CHEAP, "data.unseen=[9]"],
+         "data.unseen holds classes out of training, for task=verify (one-shot recognition); task=classify must"),
+    case("train-verify-negative-margin", ["train", *CHEAP, "task=verify", "task.margin=-0.1"],
+         "task.margin must be a number in [0, inf), got -0.1"),
+    case("train-verify-unknown-mining", ["train", *CHEAP, "task=verify", "task.mining=easy"],
+         "unknown task.mining 'easy'; choose from: semi_hard, hard, random"),
+    case("train-verify-with-a-segmenter", ["train", *CHEAP, "task=verify", "model=unet"],
+         "model unet does not serve task=verify; models that do: cnn, cnn_paper"),
     # task=lm, data=names and dltool sample
     case("train-lm-with-a-classifier", ["train", "task=lm", "data=names"],
          "model mlp does not serve task=lm; models that do: rnn_lm"),

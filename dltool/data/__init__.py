@@ -83,12 +83,31 @@ def load_data(cfg, seed: int) -> Dataset:
 
     target = None if pools.target_x is None else arrays(pools.target_x, pools.target_y, {})
     fractions = {k: v for k, v in cfg.split.items() if k != "train_size"}
+    unseen = unseen_classes(cfg.get("unseen"), pools.classes)
     parts = split(arrays(pools.x, pools.y, pools.extra), fractions, seed, target=target,
-                  target_in_train=cfg.get("target_in_train", 0), stratify="y" if pools.stratify else None)
+                  target_in_train=cfg.get("target_in_train", 0), stratify="y" if pools.stratify else None,
+                  unseen=unseen)
     if cfg.split.train_size is not None:
         parts["train"] = subset(parts["train"], cfg.split.train_size, seed)
-    return Dataset({name: parts[name] for name in SPLITS}, {"classes": pools.classes, **pools.info}, human,
-                   pools.sources)
+    info = {"classes": pools.classes, **pools.info, **({"unseen": list(unseen)} if unseen else {})}
+    return Dataset({name: parts[name] for name in SPLITS}, info, human, pools.sources)
+
+
+def unseen_classes(names, classes: list[str]) -> tuple[int, ...]:
+    """The indices of the classes ``data.unseen`` names (held out of train and train-dev: identities for one-shot
+    recognition, task=verify); a name that is no class is a UserError naming the classes. None or [] = none."""
+    if names is None:
+        return ()
+    if isinstance(names, (str, int)) or not hasattr(names, "__iter__"):
+        names = [names]
+    wanted = [str(name) for name in names]
+    unknown = [name for name in wanted if name not in [str(c) for c in classes]]
+    if unknown:
+        raise UserError(f"unknown class '{unknown[0]}' in data.unseen; classes: {choices([str(c) for c in classes])}")
+    held = tuple(sorted({[str(c) for c in classes].index(name) for name in wanted}))
+    if len(classes) - len(held) < 2:
+        raise UserError(f"data.unseen holds out {len(held)} of the {len(classes)} classes: training needs at least two")
+    return held
 
 
 def _shuffle_features(pools: Pools, seed: int) -> Pools:

@@ -8,6 +8,11 @@ fraction of the data, capped at 10,000 examples, which is plenty to measure an e
 5,000 examples give 3,000 / 500 / 750 / 750 (60/10/15/15); a million give 970,000 / 10,000 / 10,000 / 10,000.
 With a separate target distribution (course 3's data mismatch), train and train-dev come from the source, dev and test
 from the target, and the fractions apply to each pool's own size.
+
+Unseen classes (``data.unseen``, course 4's one-shot learning: identities never seen in training): every example of
+those classes is held out of train and train-dev. The other classes are split as above, the fractions applying to
+their own count; the unseen examples are shared between dev and test, half each (stratified, seeded). With no unseen
+class the split is the one above, example for example.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ def split(
     target: Arrays | None = None,
     target_in_train: int = 0,
     stratify: str | None = "y",
+    unseen: tuple[int, ...] = (),
 ) -> dict[str, Arrays]:
     """Split the data into train / train_dev / dev / test (train_dev may be empty when its fraction is 0).
 
@@ -48,27 +54,35 @@ def split(
     is split alike. ``stratify`` names the array of labels each split keeps the proportions of (None: masks or other
     targets with no one label an example). Without ``target``: every split comes from ``source``. With ``target``:
     train and train_dev from ``source``, dev and test from ``target``, and ``target_in_train`` more target examples
-    join train.
+    join train. ``unseen``: label values whose examples go only to dev and test (see the module doc).
     """
     n = len(next(iter(source.values())))
     labels = source[stratify] if stratify else None
+    if unseen and labels is None:
+        raise UserError("data.unseen needs one label an example (a class to hold out); this data has none")
     if target is None:
         if target_in_train:
             raise UserError("data.target_in_train needs a target distribution (this data set has none)")
-        sizes = held_out_sizes(n, fractions)
-        rest, test = _take(np.arange(n), labels, sizes["test"], seed, "test")
+        seen, held = _apart(np.arange(n), labels, unseen)
+        sizes = held_out_sizes(len(seen), fractions)
+        rest, test = _take(seen, labels, sizes["test"], seed, "test")
         rest, dev = _take(rest, labels, sizes["dev"], seed, "dev")
         train, train_dev = _take(rest, labels, sizes["train_dev"], seed, "train_dev")
+        if len(held):  # half of the unseen examples to dev, half to test
+            held_test, held_dev = _take(held, labels, len(held) // 2, seed, "dev (unseen classes)")
+            dev, test = np.sort(np.concatenate([dev, held_dev])), np.sort(np.concatenate([test, held_test]))
         parts = {"train": train, "train_dev": train_dev, "dev": dev, "test": test}
         out = {name: {k: a[idx] for k, a in source.items()} for name, idx in parts.items()}
     else:
         nt = len(next(iter(target.values())))
         target_labels = target[stratify] if stratify else None
-        src = held_out_sizes(n, {"train_dev": fractions["train_dev"]})
+        seen, _ = _apart(np.arange(n), labels, unseen)  # the source's unseen examples are not used at all
+        src = held_out_sizes(len(seen), {"train_dev": fractions["train_dev"]})
         tgt = held_out_sizes(nt, {"dev": fractions["dev"], "test": fractions["test"]})
-        train, train_dev = _take(np.arange(n), labels, src["train_dev"], seed, "train_dev")
+        train, train_dev = _take(seen, labels, src["train_dev"], seed, "train_dev")
         pool, test = _take(np.arange(nt), target_labels, tgt["test"], seed, "test")
         pool, dev = _take(pool, target_labels, tgt["dev"], seed, "dev")
+        pool, _ = _apart(pool, target_labels, unseen)  # nor do the target's move into train
         check_number(target_in_train, "data.target_in_train", low=0, high=len(pool), integer=True)
         _, moved = _take(pool, target_labels, target_in_train, seed, "target_in_train")
         out = {
@@ -93,6 +107,14 @@ def subset(train: Arrays, size, seed: int) -> Arrays:
         raise UserError(f"data.split.train_size={size} is more than the {n} examples of the training split")
     keep = np.sort(np.random.default_rng([seed, 2]).permutation(n)[:size])
     return {k: a[keep] for k, a in train.items()}
+
+
+def _apart(idx: np.ndarray, y: np.ndarray | None, unseen) -> tuple[np.ndarray, np.ndarray]:
+    """``idx`` parted into (examples of the other classes, examples of the ``unseen`` ones), order kept."""
+    if not len(unseen):
+        return idx, idx[:0]
+    out = np.isin(y[idx], np.asarray(unseen))
+    return idx[~out], idx[out]
 
 
 def _take(idx: np.ndarray, y: np.ndarray | None, k: int, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:

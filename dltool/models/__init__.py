@@ -14,10 +14,11 @@ _REGISTRY: dict[str, Callable] = {}
 _TASKS: dict[str, tuple[str, ...]] = {}  # model name -> the tasks (dltool.tasks) whose outputs it can produce
 
 
-def register_model(name: str, tasks: tuple[str, ...] = ("classify", "multilabel")) -> Callable[[Callable], Callable]:
+def register_model(name: str, tasks: tuple[str, ...] = ("classify", "multilabel", "verify")
+                   ) -> Callable[[Callable], Callable]:
     """Register a model class or function ``fn(input_shape, num_classes, **kwargs)`` under ``name``, for ``tasks``
-    (a classifier puts out one score a class, which serves several yes/no labels as well: ``num_classes`` is the
-    task's number of outputs)."""
+    (a classifier puts out one score a class, which serves several yes/no labels as well, and its vector of features
+    with a head of ``dim`` outputs is an embedding (task=verify): ``num_classes`` is the task's number of outputs)."""
 
     def decorate(fn: Callable) -> Callable:
         _REGISTRY[name] = fn

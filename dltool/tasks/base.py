@@ -56,10 +56,14 @@ class Task(pl.LightningModule):
         self.max_epochs = max_epochs
         self.fused = fused
 
+    # Names of ``sums`` that are rows, one an example (embeddings), concatenated over a split's chunks instead of
+    # added: figures of pairs of examples (task=verify) need the whole split (dltool.loop.evaluate).
+    row_sums: tuple[str, ...] = ()
+
     @staticmethod
-    def outputs(info: dict) -> int:
-        """How many numbers the network puts out per example (or per pixel) for data described by ``info``: by
-        default one score a class (or label)."""
+    def outputs(info: dict, **args) -> int:
+        """How many numbers the network puts out per example (or per pixel) for data described by ``info`` and the
+        task's arguments ``args``: by default one score a class (or label)."""
         return len(info["classes"])
 
     @staticmethod
@@ -98,6 +102,11 @@ class Task(pl.LightningModule):
     def summarize(self, totals: dict[str, float], n: int) -> dict:
         """A split's figures from the sums over all its ``n`` examples: ``error``, ``loss``, ``n`` and the task's own."""
         raise NotImplementedError
+
+    def summarize_split(self, totals: dict, n: int, split: str | None) -> dict:
+        """``summarize`` of the split named ``split`` (None: unnamed); a task whose figures depend on which split it
+        is (task=verify chooses its threshold on dev) overrides this."""
+        return self.summarize(totals, n)
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self, self.optimizer_cfg, fused=self.fused)

@@ -24,6 +24,9 @@ class Classify(Task):
             hint = "several labels: use task=multilabel" if y.ndim == 2 else "a mask: use task=segment"
             raise UserError(f"task classify needs one label an example; this data has labels of shape "
                             f"{tuple(y.shape[1:])} an example ({hint})")
+        if data.info.get("unseen"):
+            raise UserError("data.unseen holds classes out of training, for task=verify (one-shot recognition); "
+                            "task=classify must train on every class it is tested on: set data.unseen=[]")
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:  # logits (B, K), y (B,)
         return F.cross_entropy(logits, batch["y"])
