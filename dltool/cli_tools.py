@@ -46,7 +46,14 @@ def diagnose(
             print_study_diagnosis(result)
         return
     if run is not None:
-        result = diagnose_run(find_run(run, runs_dir), human_error=human_error)
+        try:
+            run_dir = find_run(run, runs_dir)
+        except UserError as e:  # the name may be meant as a study's: name those too
+            from dltool.study_diagnosis import study_names
+
+            names = study_names(runs_dir)
+            raise UserError(f"{e}; studies: {', '.join(names)}" if names else str(e)) from None
+        result = diagnose_run(run_dir, human_error=human_error)
     else:
         values = parse_errors(errors)
         if human_error is not None:

@@ -113,3 +113,13 @@ def study_folder(name: str, runs_dir: Path) -> Path | None:
         if is_study(folder) and not is_run(folder):
             return folder
     return None
+
+
+def study_names(runs_dir: Path) -> list[str]:
+    """The study folders in ``runs_dir``, sorted (none when it is not a folder)."""
+    from dltool.runs import is_run, is_study
+
+    folder = Path(runs_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if is_study(p) and not is_run(p))

@@ -86,5 +86,7 @@ def test_a_real_study_is_diagnosed_trial_by_trial_with_the_winners_ladder(tmp_pa
     assert d["winner"]["errors"]["test"] is not None and d["winner"]["focus"]
     assert (tmp_path / "lr-digits" / "diagnosis.png").stat().st_size > 0
     assert json.loads((tmp_path / "lr-digits" / "diagnosis.json").read_text())["trials"] == d["trials"]
+    typo = invoke("diagnose", "lr-digit", "--runs-dir", tmp_path)  # a miss names the studies too
+    assert typo.exit_code == 2 and typo.stderr.strip().endswith("there are no runs there; studies: lr-digits")
     text = invoke("diagnose", tmp_path / "lr-digits")  # a path works as well as a name
     assert text.exit_code == 0 and "bound by bias" in text.stdout and "errors of run best-trial" in text.stdout
