@@ -10,7 +10,8 @@ from dltool.metrics import SPLITS
 
 # the columns beside error in the run table, per task: (label, key of the split's figures; None = 1 - error)
 FIGURES = {"classify": (("accuracy", None),), "segment": (("mIoU", "miou"), ("pixel acc", "pixel_accuracy"),
-                                                           ("Dice", "dice")), "multilabel": (("F1", "f1"),)}
+                                                           ("Dice", "dice")), "multilabel": (("F1", "f1"),),
+           "lm": (("perplexity", "perplexity"),), "verify": (("AUC", "auc"), ("one-shot", "one_shot"))}
 
 
 def print_run(result: dict, runs_dir: Path) -> None:

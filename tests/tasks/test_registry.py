@@ -44,3 +44,10 @@ def test_a_run_says_which_task_it_learned(tmp_path):
 
     result = train(compose(["data=digits", "trainer.max_epochs=1"]), runs_dir=tmp_path, name="r", progress=False)
     assert result["task"] == "classify" == json.loads((tmp_path / "r" / "metrics.json").read_text())["task"]
+
+
+def test_every_task_has_its_figures_in_trains_table():
+    """dltool train's table shows each task's own figures beside error (perplexity for lm, AUC for verify, ...)."""
+    from dltool.report_runs import FIGURES
+
+    assert set(FIGURES) == set(TASKS)
