@@ -41,6 +41,7 @@ GAPS = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
 RUNGS = {"avoidable_bias": ("human", "train"), "variance": ("train", "train_dev"), "data_mismatch": ("train_dev", "dev"),
          "dev_overfitting": ("dev", "test")}  # each gap: the later rung minus the earlier one
 TOLERANCE = 0.01  # one percentage point
+SHEET_TASKS = ("classify", "multilabel")  # the tasks whose examples are right or wrong (Task.mistakes): dltool errors
 LABELS = {"avoidable_bias": "avoidable bias", "variance": "variance", "data_mismatch": "data mismatch",
           "dev_overfitting": "dev overfitting", "none": "none"}
 
@@ -298,8 +299,15 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
         rec("Data augmentation: more varied training examples", f"{shift}data.augment.noise=0.1" if "augment" in data else None)
     elif gap == "data_mismatch":
         where = run or "RUN"
-        if (cfg.get("task") or {}).get("name", "classify") == "segment":  # right or wrong per pixel: look at masks
-            recs.append("Error analysis: compare the masks predicted on dev with those on train-dev "
+        task = (cfg.get("task") or {}).get("name", "classify")
+        if task == "verify" and data.get("unseen"):  # dev and test hold identities training never saw, by design
+            recs.append(f"Dev and test hold identities never seen in training (data.unseen=[{','.join(map(str, data['unseen']))}]): this "
+                        "gap is how far the embedding falls short on new identities, one-shot learning's question")
+            rec("Harder triplets, mined in each batch", "task.mining=semi_hard" if cfg["task"].get("mining") != "semi_hard"
+                else "task.mining=hard")
+            rec("A larger margin between identities", f"task.margin={2 * cfg['task'].get('margin', 0.2):g}")
+        if task not in SHEET_TASKS:  # no example is right or wrong as a whole: look at the predictions
+            recs.append("Error analysis: compare the predictions on dev with those on train-dev "
                         f"(`dltool evaluate {where} --split dev`, then `--split train_dev`)")
         else:  # the course's sheet of mistakes, tagged by hand, on each of the two splits
             recs.append("Error analysis: tag and count the mistakes on dev and on train-dev "

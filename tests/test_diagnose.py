@@ -109,13 +109,19 @@ def test_recommendations_are_ready_commands_for_the_run():
     assert mismatch[0].endswith("(`dltool errors runs/r --split dev`, then `--split train_dev`)")
     segment = OmegaConf.to_container(compose(["task=segment", "model=unet", "data=canvas"]))
     assert "`dltool evaluate runs/r --split dev`" in recommendations("data_mismatch", segment, "runs/r")[0]
+    verify = OmegaConf.to_container(compose(["task=verify", "data=digits", "data.unseen=[8,9]"]))
+    one_shot = recommendations("data_mismatch", verify, "runs/r")
+    assert one_shot[0].startswith("Dev and test hold identities never seen in training (data.unseen=[8,9])")
+    assert one_shot[1].endswith("task.mining=hard`") and one_shot[2].endswith("task.margin=0.4`")
+    assert not any("dltool errors" in r for r in one_shot)  # errors serves tasks whose examples are right or wrong
     assert recommendations("dev_overfitting", cfg, "runs/r") == \
         ["Bigger dev set: `dltool train --config runs/r/config.yaml data.split.dev=0.4`"]
 
 
 @pytest.mark.parametrize("overrides", [["data=mnist1d_shift", "optimizer=sgd", "model.keep_prob=0.9"],
                                        ["data=digits", "model=cnn"],
-                                       ["task=segment", "model=unet", "data=canvas"]])
+                                       ["task=segment", "model=unet", "data=canvas"],
+                                       ["task=verify", "data=digits", "data.unseen=[8,9]"]])
 def test_every_recommended_command_composes(tmp_path, overrides):
     """A recommendation is only useful if its command runs: each override must compose on the run's config, for
     each task and model (a U-Net has channels and no dropout; generated data grows with data.n)."""

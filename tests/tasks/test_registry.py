@@ -51,3 +51,9 @@ def test_every_task_has_its_figures_in_trains_table():
     from dltool.report_runs import FIGURES
 
     assert set(FIGURES) == set(TASKS)
+
+
+def test_diagnose_knows_which_tasks_dltool_errors_serves():
+    from dltool.diagnose import SHEET_TASKS
+
+    assert set(SHEET_TASKS) == {name for name in TASKS if task_class(name).mistakes is not None}
