@@ -117,7 +117,7 @@ def tune(
 @command
 def curve(
     overrides: Overrides = None,
-    sizes: Annotated[str, typer.Option(help="Training-set sizes, ascending subsets of the training split.")] = "250,500,1000,2000",
+    sizes: Annotated[Optional[str], typer.Option(help="Training-set sizes, e.g. 250,500,1000 (default: 1/8, 1/4, 1/2 and all of the training split).", show_default=False)] = None,
     workers: Annotated[int, typer.Option(help="Worker processes, each training one size at a time.")] = 1,
     name: Annotated[Optional[str], typer.Option(help="Curve name; default curve-<model>-<data>. The same name resumes.")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),

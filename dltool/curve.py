@@ -26,7 +26,7 @@ from pathlib import Path
 from dltool.errors import UserError
 
 KEY = "data.split.train_size"
-DEFAULT_SIZES = "250,500,1000,2000"
+FRACTIONS = (8, 4, 2, 1)  # without --sizes: an eighth, a quarter, a half and all of the training split
 PROPORTIONS = ("classify", "multilabel")  # tasks whose error is a share of wrong examples (or labels)
 
 
@@ -42,16 +42,18 @@ def parse_sizes(text: str) -> list[int]:
     return sorted(sizes)
 
 
-def run_curve(overrides: list[str], sizes: str = DEFAULT_SIZES, workers: int = 1, name: str | None = None,
+def run_curve(overrides: list[str], sizes: str | None = None, workers: int = 1, name: str | None = None,
               runs_dir: Path = Path("runs"), config: Path | None = None, seed: int | None = None,
               progress: bool = True) -> dict:
-    """Train (or resume) the curve's points and return the curve: its points, the human level and what it means."""
+    """Train (or resume) the curve's points and return the curve: its points, the human level and what it means.
+    ``sizes`` defaults to an eighth, a quarter, a half and all of the training split (the last point is the run that
+    ``dltool train`` would train)."""
     from dltool.config import compose
     from dltool.data import load_data
     from dltool.runs import check_name
     from dltool.tune import TuneOptions, run_study
 
-    points = parse_sizes(sizes)
+    points = parse_sizes(sizes) if sizes is not None else None
     for o in overrides:
         key = o.lstrip("+~").split("=", 1)[0]
         if key == KEY or key == "search":
@@ -60,7 +62,11 @@ def run_curve(overrides: list[str], sizes: str = DEFAULT_SIZES, workers: int = 1
     if cfg.data.split.train_size is not None:
         raise UserError(f"the config sets {KEY}={cfg.data.split.train_size}: dltool curve chooses it (--sizes)")
     n_train = len(load_data(cfg.data, cfg.seed).splits["train"]["y"])
-    if points[-1] > n_train:
+    if points is None:
+        points = sorted({max(1, n_train // k) for k in FRACTIONS})
+        if len(points) < 2:
+            raise UserError(f"the training split has {n_train} example(s): too few for a curve")
+    elif points[-1] > n_train:
         raise UserError(f"--sizes {sizes}: the training split has {n_train} examples; every size must be at most that")
     name = check_name(name or f"curve-{cfg.model.name}-{cfg.data.name}")
     _check_same_sizes(Path(runs_dir) / name, points)

@@ -108,3 +108,11 @@ def test_curve_mistakes_are_one_line(tmp_path, args, message):
     result = invoke("curve", "data=digits", *args, "--runs-dir", tmp_path)
     assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_without_sizes_a_curve_takes_eighths_of_the_training_split(tmp_path):
+    result = invoke("curve", "data=digits", "trainer.max_epochs=1", "--runs-dir", tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    curve = json.loads(result.stdout)
+    assert curve["n_train"] == 1077 and curve["sizes"] == [134, 269, 538, 1077]  # 1077 // 8, // 4, // 2, all
+    assert [p["size"] for p in curve["points"]] == curve["sizes"]
