@@ -23,6 +23,7 @@ import re
 import shlex
 from pathlib import Path
 
+from dltool.diagnose import SHEET_TASKS
 from dltool.errors import UserError, check_number, choices, first_line
 from dltool.metrics import SPLITS
 from dltool.runs import read_config, read_metrics, run_name, write_json, write_text
@@ -56,13 +57,6 @@ def check_tags(tags: list[str], where: str) -> list[str]:
     if not tags:
         raise UserError(f"{where} has no tags: give at least one, e.g. --tags {DEFAULT_TAGS}")
     return tags
-
-
-def sheet_tasks() -> tuple[str, ...]:
-    """The tasks whose examples are right or wrong one by one (their Task has ``mistakes``)."""
-    from dltool.tasks import TASKS, task_class
-
-    return tuple(t for t in TASKS if task_class(t).mistakes is not None)
 
 
 def sample(wrong, n: int, seed: int):
@@ -112,9 +106,9 @@ def make_sheet(run_dir, split: str = "dev", n: int = DEFAULT_N, tags: str = DEFA
     tag_list = parse_tags(tags)
     check_runtime_overrides(overrides)
     task = ((read_config(run_dir) or {}).get("task") or {}).get("name", "classify")
-    if task not in sheet_tasks():
+    if task not in SHEET_TASKS:  # the tasks whose Task has ``mistakes`` (a test holds them equal)
         raise UserError(f"run {run_name(run_dir)} learned task={task}, which has no per-example right or wrong to "
-                        f"sample; dltool errors works for task {' and '.join(sheet_tasks())}")
+                        f"sample; dltool errors works for task {' and '.join(SHEET_TASKS)}")
     sheet = sheet_path(run_dir, split)
     _check_overwrite(sheet, run_dir, force)
 
