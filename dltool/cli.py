@@ -13,10 +13,12 @@ import typer
 
 from dltool import cli_tools  # noqa: F401  (registers diagnose, gradcheck, errors, style and sample on the app)
 from dltool.cli_base import Json, Overrides, app, command, print_json, warn_unfinished
+from dltool.cli_config import ConfigDir, with_groups  # and config
 
 __all__ = ["app", "main"]
 
 
+@with_groups
 @command
 def train(
     overrides: Overrides = None,
@@ -25,13 +27,36 @@ def train(
     config: Annotated[Optional[Path], typer.Option(help="Start from a saved config, e.g. runs/<run>/config.yaml.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same as the override seed=N).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted or crashed run from its last checkpoint, or a finished one longer (with trainer.max_epochs=N; --name: as a new run).")] = None,
+    config_dir: ConfigDir = None,
+    multirun: Annotated[bool, typer.Option("--multirun", "-m", help="Hydra's multirun: one run per combination of the swept values (optimizer.lr=0.1,0.01 model.hidden=[50],[100]), as a grid study of dltool tune; --name names the study.")] = False,
     json_out: Json = False,
 ) -> None:
     """Train one model and report error and loss on train, train-dev, dev and test.
 
     Examples: dltool train | dltool train model.keep_prob=0.8 optimizer=momentum scheduler=inverse_time |
-    dltool train data=digits trainer.max_epochs=20 --name digits-mlp
+    dltool train data=digits trainer.max_epochs=20 --name digits-mlp | dltool train trainer.fast_dev_run=true
     """
+    from dltool.config import config_dir as searching
+
+    with searching(config_dir):
+        if multirun:
+            from dltool.errors import UserError
+            from dltool.multirun import run_multirun
+
+            if resume is not None:
+                raise UserError("--resume continues one run; a multirun resumes when started again with the same --name")
+            summary = run_multirun(list(overrides or []), name, runs_dir, config, seed)
+            if json_out:
+                print_json(summary)
+            else:
+                from dltool.report import print_study
+
+                print_study(summary)
+            return
+        _train(overrides, name, runs_dir, config, seed, resume, json_out)
+
+
+def _train(overrides, name, runs_dir, config, seed, resume, json_out) -> None:
     from dltool.config import compose
     from dltool.train import train as run_training
 
@@ -66,6 +91,11 @@ def train(
         from dltool.report import print_run
 
         print_run(result, runs_dir)
+    debug = result.get("debug") or {}
+    if debug.get("mode") == "overfit_batches" and not debug["learned"] and result["status"] != "diverged":
+        typer.echo(f"dltool: run {result['run']} did not overfit {debug['examples']} examples (train error "
+                   f"{debug['train_error']}): the model cannot learn them as it is", err=True)
+        raise typer.Exit(1)
     if result["status"] == "diverged":  # a result, but not a good one: scripts must not take it for one
         typer.echo(f"dltool: run {result['run']} diverged after {result['epochs']} epochs (the loss became NaN or "
                    f"infinite); its numbers are those of epoch {result['best_epoch']}: try a lower optimizer.lr or "
@@ -73,6 +103,7 @@ def train(
         raise typer.Exit(1)
 
 
+@with_groups
 @command
 def tune(
     overrides: Overrides = None,
@@ -90,6 +121,7 @@ def tune(
     config: Annotated[Optional[Path], typer.Option(help="Start every trial from a saved config, e.g. runs/<run>/config.yaml.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler and of every trial (default: the config's).")] = None,
     heartbeat: Annotated[float, typer.Option(help="Seconds between a running trial's signs of life; a trial silent for 4 of them is failed and re-queued.")] = 30.0,
+    config_dir: ConfigDir = None,
     json_out: Json = False,
 ) -> None:
     """Search hyperparameters with Optuna on dev error: random or TPE, log and 1-beta scales, coarse-to-fine stages,
@@ -99,13 +131,15 @@ def tune(
     Examples: dltool tune --trials 30 | dltool tune search=lr trainer.max_epochs=20 --stages coarse:20,fine:10 |
     dltool tune --pruner hyperband --constraint 'parameters<=20000'
     """
+    from dltool.config import config_dir as searching
     from dltool.tune import TuneOptions, run_study
 
     opts = TuneOptions(overrides=list(overrides or []), trials=trials, stages=stages, sampler=sampler, pruner=pruner,
                        min_epochs=min_epochs, grid_points=grid_points, constraints=list(constraint or []),
                        storage=storage, workers=workers, name=name, runs_dir=runs_dir, config=config, seed=seed,
                        heartbeat=heartbeat)
-    summary = run_study(opts)
+    with searching(config_dir):
+        summary = run_study(opts)
     if json_out:
         print_json(summary)
     else:
@@ -123,6 +157,7 @@ def curve(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     config: Annotated[Optional[Path], typer.Option(help="Start from a saved config, e.g. runs/<run>/config.yaml.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed of every point (default: the config's).")] = None,
+    config_dir: ConfigDir = None,
     json_out: Json = False,
 ) -> None:
     """A learning curve (course 3): train and dev error against the training-set size, the human level as a line,
@@ -131,10 +166,12 @@ def curve(
     Resumable and parallel (a study of dltool tune). Examples: dltool curve | dltool curve --sizes 300,1000,3000 |
     dltool curve model=cnn data=digits --sizes 100,300,1000 --workers 2
     """
+    from dltool.config import config_dir as searching
     from dltool.curve import run_curve
 
-    result = run_curve(list(overrides or []), sizes=sizes, workers=workers, name=name, runs_dir=runs_dir,
-                       config=config, seed=seed, progress=not json_out)
+    with searching(config_dir):
+        result = run_curve(list(overrides or []), sizes=sizes, workers=workers, name=name, runs_dir=runs_dir,
+                           config=config, seed=seed, progress=not json_out)
     if json_out:
         print_json(result)
     else:
@@ -249,23 +286,33 @@ def export(
 @command
 def runs(
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
-    sort: Annotated[str, typer.Option(help="Column to sort by: name, started, dev_error, test_error, seconds, ...")] = "started",
+    sort: Annotated[str, typer.Option(help="Column to sort by: name, started, dev_error, test_error, seconds, ..., or a config key the runs differ in (optimizer.lr).")] = "started",
+    everything: Annotated[bool, typer.Option("--all", help="Also the runs inside studies (each trial, the retrained winner) and debug runs (trainer.fast_dev_run, trainer.overfit_batches).")] = False,
     json_out: Json = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print the table as CSV on stdout.")] = False,
 ) -> None:
-    """List and compare runs: errors on the four splits, the diagnosed focus, time."""
-    from dltool.runs import RUN_COLUMNS, list_runs
+    """List and compare runs: the config keys they differ in, errors on the four splits, the diagnosed focus,
+    epochs, time, when each started.
 
-    rows = list_runs(runs_dir, sort)
+    A diverged run shows its status; its errors only where an epoch before the divergence was kept (its best
+    checkpoint). Examples: dltool runs | dltool runs --sort optimizer.lr | dltool runs --all --json
+    """
+    from dltool.run_list import RUN_COLUMNS, list_runs
+
+    rows = list_runs(runs_dir, sort, everything)
     if json_out:
         print_json({"runs_dir": str(runs_dir), "runs": rows})
     elif csv_out:
         import csv
+        import json
         import sys
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=RUN_COLUMNS, lineterminator="\n")
+        params = list(rows[0]["params"]) if rows else []
+        writer = csv.DictWriter(sys.stdout, fieldnames=[*RUN_COLUMNS, *params], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**{k: r[k] for k in RUN_COLUMNS}, **{k: v if isinstance(v, (str, int, float)) or v is None
+                                                              else json.dumps(v) for k, v in r["params"].items()}}
+                         for r in rows)
     else:
         from dltool.report import print_runs
 

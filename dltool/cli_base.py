@@ -14,8 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 
-ORDER = ("train", "tune", "curve", "diagnose", "errors", "evaluate", "export", "runs", "models", "gradcheck", "style",
-         "sample")
+ORDER = ("train", "config", "tune", "curve", "diagnose", "errors", "evaluate", "export", "runs", "models",
+         "gradcheck", "style", "sample", "translate")
 
 
 class _OneLineErrors(TyperGroup):
@@ -53,17 +53,47 @@ app = typer.Typer(
     cls=_OneLineErrors,
     help="dltool: train, tune and diagnose deep-learning experiments the way Ng's Deep Learning Specialization teaches.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-Overrides = Annotated[Optional[list[str]], typer.Argument(help="Config overrides key=value, e.g. model.hidden=[256,256] optimizer=momentum.", show_default=False)]
+def _complete_override(incomplete: str) -> list[str]:
+    """Shell completion of an override (after --install-completion): a group (``mod`` -> ``model=``), then its
+    options (``model=c`` -> ``model=cnn``, ``model=cnn_paper``)."""
+    from dltool.config import GROUPS, OPTIONAL_GROUPS, group_options
+    from dltool.errors import UserError
+
+    groups = (*GROUPS, *OPTIONAL_GROUPS, "search")
+    group, eq, option = incomplete.partition("=")
+    try:
+        if eq and group in groups:
+            return [f"{group}={o}" for o in group_options(group) if o.startswith(option)]
+    except UserError:  # a $DLTOOL_CONFIG_DIR that is not there: the command will say so
+        return []
+    return [f"{g}=" for g in groups if g.startswith(incomplete)]
+
+
+Overrides = Annotated[Optional[list[str]], typer.Argument(help="Config overrides key=value, e.g. model.hidden=[256,256] optimizer=momentum.", show_default=False, autocompletion=_complete_override)]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (logs go to stderr).")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"dltool {version('dltool')}")
+        except PackageNotFoundError:  # a checkout on sys.path, not installed
+            typer.echo("dltool (not installed)")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print dltool's version and exit.")] = False,
+) -> None:
     """dltool: train, tune and diagnose deep-learning experiments the way Ng's Deep Learning Specialization teaches."""
 
 

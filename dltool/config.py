@@ -6,6 +6,7 @@ reads (a key added with ``+`` that nothing reads is a mistake, not a silent no-o
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,9 +29,50 @@ def conf_dir() -> Path:
     raise RuntimeError(f"dltool's configs are missing: no config.yaml in {here / 'conf'} or {here.parent / 'conf'}")
 
 
+CONFIG_DIR_ENV = "DLTOOL_CONFIG_DIR"  # a folder of the user's own options (model/wide.yaml, experiment/mine.yaml)
+
+
+def user_conf_dir() -> Path | None:
+    """The user's config folder (``--config-dir DIR`` or ``$DLTOOL_CONFIG_DIR``), searched after dltool's own
+    ``conf/``: its ``model/wide.yaml`` is ``model=wide``. None when none is given; a UserError when it is no folder."""
+    import os
+
+    value = os.environ.get(CONFIG_DIR_ENV)
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise UserError(f"config folder not found: {value} (--config-dir or ${CONFIG_DIR_ENV} names a folder of "
+                        f"group folders, e.g. DIR/model/NAME.yaml)")
+    return path
+
+
+@contextmanager
+def config_dir(path: str | Path | None):
+    """While it lasts, compose also searches ``path`` (as ``$DLTOOL_CONFIG_DIR``, which tuning workers in other
+    processes inherit); it is checked on entry. Nothing changes for None."""
+    import os
+
+    if path is None:
+        yield
+        return
+    before = os.environ.get(CONFIG_DIR_ENV)
+    os.environ[CONFIG_DIR_ENV] = str(path)
+    try:
+        user_conf_dir()
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CONFIG_DIR_ENV, None)
+        else:
+            os.environ[CONFIG_DIR_ENV] = before
+
+
 def group_options(group: str) -> list[str]:
-    """The option names of one config group, e.g. ``["adam", "momentum", "rmsprop", "sgd"]``."""
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+    """The option names of one config group, e.g. ``["adam", "momentum", "rmsprop", "sgd"]``, with the user's own
+    (user_conf_dir) among them."""
+    folders = [conf_dir(), *filter(None, [user_conf_dir()])]
+    return sorted({p.stem for folder in folders for p in (folder / group).glob("*.yaml")})
 
 
 def compose(overrides: list[str] | tuple[str, ...] = (), config_file: str | Path | None = None) -> DictConfig:
@@ -45,7 +87,6 @@ def compose(overrides: list[str] | tuple[str, ...] = (), config_file: str | Path
         cfg = _compose_file(config_file, overrides)
         schema = _hydra_compose([f"{g}={_option(cfg, g)}" for g in GROUPS if g != "trainer" and _option(cfg, g)])
         where = f" in {config_file}"
-        _fill_added(cfg, schema)
     else:
         cfg = _hydra_compose(overrides)
         schema = _hydra_compose([o for o in overrides if o.split("=", 1)[0] in GROUPS + OPTIONAL_GROUPS])
@@ -152,9 +193,12 @@ def _hydra_compose(overrides: list[str]) -> DictConfig:
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
+    user = user_conf_dir()
+    quoted = str(user).replace("\\", "\\\\").replace("'", "\\'")
+    search = [f"hydra.searchpath=['file://{quoted}']"] if user else []  # after conf/: a name of dltool's own wins
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=overrides)
+            return hydra_compose(config_name="config", overrides=search + overrides)
     except MissingConfigException as e:
         group = (e.missing_cfg_file or "").split("/")[0]
         if group in GROUPS + OPTIONAL_GROUPS:
@@ -187,11 +231,14 @@ def _unknown_key_message(e: Exception, overrides: list[str]) -> str:
 
 
 def _compose_file(path: str | Path, overrides: list[str]) -> DictConfig:
-    """A saved run config plus overrides: ``group=option`` swaps in that group's defaults, ``key=value`` sets a key."""
+    """A saved run config plus overrides, in the grammar of the command line: ``group=option`` swaps in that group's
+    defaults (before any key, as Hydra applies its defaults list first); ``key=value``, ``+key=value``,
+    ``++key=value`` and ``~key`` are applied by Hydra's own code for them. The keys the file's group options have
+    gained since it was saved are filled in first (_fill_added), so that a ``~key`` removes what it names and
+    compose's check then says so, as it does without ``--config``."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
 
     path = Path(path)
     try:
@@ -205,23 +252,44 @@ def _compose_file(path: str | Path, overrides: list[str]) -> DictConfig:
         cfg.task = _hydra_compose([]).task  # a run from before tasks were a config group: it classified
     if not hasattr(cfg, "keys") or set(cfg.keys()) != expected:
         raise UserError(f"{path} is not a dltool run config (expected top-level keys: {choices(sorted(expected))})")
-    OmegaConf.set_struct(cfg, True)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as e:
         raise UserError(f"cannot parse override: {first_line(e)}") from e
-    for override in parsed:
-        key = override.key_or_group
-        if override.is_delete():
-            raise UserError(f"~{key}: a --config run keeps every key; set a value instead ({key}=...)")
-        if key in GROUPS:
-            cfg[key] = _hydra_compose([f"{key}={override.value()}"])[key]
-        else:
-            try:
-                OmegaConf.update(cfg, key, override.value(), merge=False)
-            except OmegaConfBaseException as e:
-                raise UserError(f"unknown key '{key}' in {path}") from e
+    swaps = [o for o in parsed if o.key_or_group in GROUPS + OPTIONAL_GROUPS and not o.is_delete()
+             and not o.is_add() and not o.is_force_add()]
+    for override in swaps:
+        if override.key_or_group in OPTIONAL_GROUPS:
+            raise UserError(f"{override.input_line}: an {override.key_or_group} sets a new config, and {path} is a "
+                            f"saved one; start without --config, or give its keys as overrides")
+        cfg[override.key_or_group] = _hydra_compose([override.input_line])[override.key_or_group]
+    _fill_added(cfg, _hydra_compose([f"{g}={_option(cfg, g)}" for g in GROUPS if g != "trainer" and _option(cfg, g)]))
+    OmegaConf.set_struct(cfg, True)
+    _apply_keys(cfg, [o for o in parsed if all(o is not swap for swap in swaps)], path)
     return cfg
+
+
+def _apply_keys(cfg, parsed: list, path: Path) -> None:
+    """Apply key overrides to ``cfg`` as ``hydra_compose`` does (Hydra's own code: ``+`` adds, ``++`` adds or sets,
+    ``~`` deletes), its errors as one line."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        ConfigLoaderImpl._apply_overrides_to_config(parsed, cfg)
+    except ConfigCompositionException as e:
+        key = getattr(e.__cause__, "full_key", None)
+        if not key:
+            raise UserError(f"{first_line(e)} ({path})") from e
+        parent = key.rpartition(".")[0]
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        valid = f"valid keys of {parent}: {choices(node.keys())}" if parent and hasattr(node, "keys") else \
+            f"groups: {choices(GROUPS)}; top-level keys: seed"
+        raise UserError(f"unknown key '{key}' in {path}; {valid}") from e
+    except (ValueError, TypeError, OmegaConfBaseException) as e:
+        raise UserError(f"cannot apply overrides to {path}: {first_line(e)}") from e
 
 
 def read_yaml(path: Path, what: str):

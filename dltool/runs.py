@@ -131,7 +131,10 @@ def write_json(path: Path, obj) -> None:
 
 
 def finite(obj):
-    """JSON has no NaN or infinity: such floats (a diverged loss) become null."""
+    """JSON has no NaN or infinity: such floats (a diverged loss) become null; a NumPy or torch scalar becomes the
+    Python number it holds (json cannot write a float32), and so null where it is not finite."""
+    if getattr(obj, "ndim", None) == 0 and hasattr(obj, "item"):
+        obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
@@ -189,43 +192,6 @@ def is_study(path: Path) -> bool:
 def run_name(run_dir: Path) -> str:
     """The name of a run folder, also when it was given as '.' or a path ending in '..'."""
     return run_dir.name or run_dir.resolve().name
-
-
-RUN_COLUMNS = ("name", "model", "data", "status", "train_error", "train_dev_error", "dev_error", "test_error",
-               "baseline_dev_error", "focus", "seconds", "started")  # baseline: dltool.baseline's dev error
-
-
-def list_runs(runs_dir: str | Path = "runs", sort: str = "started") -> list[dict]:
-    """One row per run folder in ``runs_dir`` (see RUN_COLUMNS), sorted by ``sort``; missing values sort last."""
-    from omegaconf import OmegaConf
-
-    from dltool.diagnose import focus, gaps
-
-    if sort not in RUN_COLUMNS:
-        raise UserError(f"unknown --sort '{sort}'; choose from: {', '.join(RUN_COLUMNS)}")
-    rows = []
-    for name in _run_names(runs_dir):
-        folder = Path(runs_dir) / name
-        row = dict.fromkeys(RUN_COLUMNS)
-        row.update(name=name, status=run_status(folder), started=time.strftime(
-            "%Y-%m-%d %H:%M:%S", time.localtime((folder / "config.yaml").stat().st_mtime))
-            if (folder / "config.yaml").is_file() else None)
-        try:
-            cfg = OmegaConf.load(folder / "config.yaml")
-            row.update(model=cfg.model.name, data=cfg.data.name)
-        except Exception:  # an unreadable config still lists the run
-            pass
-        metrics = read_metrics(folder)
-        if metrics is not None:
-            errors = split_errors(metrics)
-            row.update({f"{k}_error": v for k, v in errors.items()}, seconds=metrics.get("seconds"),
-                       baseline_dev_error=(baseline_errors(metrics) or {}).get("dev"))
-            # a focus only for a run that completed: a diverged one's gaps are of a model whose training broke off
-            if row["status"] == "completed" and errors["train"] is not None and errors["dev"] is not None:
-                row["focus"] = focus(gaps({"human": metrics.get("human_error"), **errors}))
-        rows.append(row)
-    present = [r for r in rows if r[sort] is not None]
-    return sorted(present, key=lambda r: r[sort]) + [r for r in rows if r[sort] is None]
 
 
 def split_errors(metrics: dict) -> dict[str, float | None]:

@@ -107,14 +107,27 @@ def search_dir() -> Path:
 
 
 def space_names() -> list[str]:
-    return sorted(p.stem for p in search_dir().glob("*.yaml"))
+    from dltool.config import group_options
+
+    return group_options("search")  # the user's own too (--config-dir DIR: DIR/search/NAME.yaml)
+
+
+def _space_file(name: str) -> Path:
+    """conf/search/<name>.yaml, else the user's DIR/search/<name>.yaml (--config-dir), else the first (missing)."""
+    from dltool.config import user_conf_dir
+
+    ours = search_dir() / f"{name}.yaml"
+    user = user_conf_dir()
+    if not ours.is_file() and user is not None and (user / "search" / f"{name}.yaml").is_file():
+        return user / "search" / f"{name}.yaml"
+    return ours
 
 
 def load_space(name: str, cfg) -> list[Param]:
     """Read ``conf/search/<name>.yaml`` (or a YAML file path) and check each parameter against the run config ``cfg``."""
     from dltool.config import read_yaml
 
-    path = Path(name) if name.endswith((".yaml", ".yml")) else search_dir() / f"{name}.yaml"
+    path = Path(name) if name.endswith((".yaml", ".yml")) else _space_file(name)
     if not path.is_file():
         raise UserError(f"unknown search space '{name}'; choose from: {choices(space_names())} (or a .yaml file)")
     spec = read_yaml(path, "search space")  # safely: no tags, no aliases, one line for any fault

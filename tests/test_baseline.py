@@ -157,7 +157,7 @@ def fake_run(runs, name: str, dev: float, baseline_dev: float | None, n: int = 1
 
 def test_runs_lists_the_baseline_dev_error(tmp_path, capsys, monkeypatch):
     from dltool.report import print_runs
-    from dltool.runs import list_runs
+    from dltool.run_list import list_runs
 
     fake_run(tmp_path, "deep", dev=0.2, baseline_dev=0.125)
     fake_run(tmp_path, "images", dev=0.2, baseline_dev=None)

@@ -52,7 +52,7 @@ def test_a_csv_table_trains(tmp_path, csv_file):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["model=transformer9"], "unknown model 'transformer9'; choose from: cnn, cnn_paper, gru"),
+        (["model=transformer9"], "unknown model 'transformer9'; choose from: attention_rnn, cnn, cnn_paper, gru"),
         (["optimizer.lr=-0.01"], "optimizer.lr must be a number in (0, inf), got -0.01"),
         (["model.keep_prob=0"], "model.keep_prob must be a number in (0, 1], got 0"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs must be an integer"),
@@ -190,7 +190,8 @@ def test_models_lists_every_registered_model_with_its_size():
     counts = {m["name"]: m["parameters"] for m in listing["models"]}
     assert sorted(counts) == group_options("model")
     assert counts["mlp"] == 64 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10
-    assert json.loads(invoke("models", "--json").stdout)["models"][1] == {"name": "cnn_paper", "parameters": 5210, "note": ""}
+    rows = {m["name"]: m for m in json.loads(invoke("models", "--json").stdout)["models"]}
+    assert rows["cnn_paper"] == {"name": "cnn_paper", "parameters": 5210, "note": ""}
     refused = invoke("models", "model.hidden=[8]")
     assert refused.exit_code == 2 and "data overrides only" in refused.stderr
 
@@ -200,7 +201,7 @@ def test_runs_never_folds_a_run_name_at_any_width(columns, capsys, monkeypatch):
     """At 80 columns each run takes two lines; wider, a table drops the model and data columns before it would fold
     a name; no line is wider than the terminal."""
     from dltool.report import print_runs
-    from dltool.runs import RUN_COLUMNS
+    from dltool.run_list import RUN_COLUMNS
 
     monkeypatch.setenv("COLUMNS", str(columns))
     monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat the captured output as a terminal of that width

@@ -179,7 +179,7 @@ def test_a_diverged_run_is_told_to_train_stably_not_to_grow(tmp_path):
     """A run whose loss became NaN: its diagnosis says so first and recommends a lower learning rate and clipping,
     never a bigger model; ``dltool runs`` shows it with no focus."""
     from dltool.report import diagnose_run
-    from dltool.runs import list_runs
+    from dltool.run_list import list_runs
     from dltool.train import train
 
     result = train(compose(["data=digits", "optimizer=sgd", "scheduler=exponential", "scheduler.gamma=1000",

@@ -185,7 +185,7 @@ def test_a_killed_run_shows_as_crashed_and_resumes_to_the_same_numbers(tmp_path)
     from typer.testing import CliRunner
 
     from dltool.cli import app
-    from dltool.runs import list_runs
+    from dltool.run_list import list_runs
 
     overrides = ["data=digits", "trainer.max_epochs=40", "model.keep_prob=0.9", "trainer.checkpoint_interval=0"]
     whole = run(tmp_path / "a", *overrides, name="whole")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dltool.config import CONFIG_DIR_ENV
 from dltool.errors import UserError, choices
 from dltool.search import Param, encode, load_space, parse_param, parse_stages, space_names
 from dltool.tune.liveness import HEARTBEAT
@@ -162,6 +164,8 @@ def override_value(value) -> str:
 def train_command(p: Plan, values: dict) -> str:
     """The ``dltool train`` command that trains the configuration of a trial with ``values``."""
     start = ["dltool train"] + ([f"--config {p.opts.config}"] if p.opts.config else [])
+    if os.environ.get(CONFIG_DIR_ENV):  # the user's own options (--config-dir): the command needs them too
+        start.append(f"--config-dir {os.environ[CONFIG_DIR_ENV]}")
     return " ".join([*start, *p.overrides, *(f"{k}={override_value(v)}" for k, v in values.items())])
 
 
