@@ -64,7 +64,10 @@ def test_a_planted_wrong_backward_is_named_and_agrees_with_torch_gradcheck():
 
 
 @pytest.mark.parametrize("overrides", [SMALL, ["data=digits", "model=cnn", "model.channels=[4,4]"],
-                                       ["data=digits", "model.keep_prob=0.5", "optimizer.weight_decay=0.1"]])
+                                       ["data=digits", "model.keep_prob=0.5", "optimizer.weight_decay=0.1"],
+                                       # each task's loss in float64, never cast down to float32 (was "bug" for these)
+                                       ["task=lm", "model=rnn_lm", "data=names", "data.n=60"],
+                                       ["task=verify", "data=digits", "model=cnn", "model.channels=[4,4]"]])
 def test_a_correct_model_is_fine_with_dropout_switched_off_and_l2_in_the_cost(overrides):
     """Dropout left on would make every difference a draw of new masks: the band would be 'bug'."""
     result = check(build(compose(overrides)), after=3)

@@ -58,7 +58,8 @@ class LanguageModel(Task):
         return self.loss(self.net(batch["x"]), batch)
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        losses, real = token_losses(logits.float(), batch["y"], self.pad)
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 up; float64 (gradcheck) stays
+        losses, real = token_losses(logits, batch["y"], self.pad)
         return losses.sum() / real.sum().clamp(min=1)
 
     def sums(self, logits: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:

@@ -62,7 +62,7 @@ class Segment(Task):
         y = batch["y"]
         loss = F.cross_entropy(logits, y)
         if self.dice:
-            p = torch.softmax(logits.float(), dim=1)
+            p = torch.softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=1)  # float64 stays
             t = F.one_hot(y, logits.shape[1]).permute(0, 3, 1, 2).to(p.dtype)  # (B, K, H, W)
             overlap, total = (p * t).sum(dim=(0, 2, 3)), (p + t).sum(dim=(0, 2, 3))  # (K,)
             loss = loss + self.dice * (1 - (2 * overlap / total.clamp(min=1e-6)).mean())

@@ -181,7 +181,8 @@ class Verify(Task):
         return F.normalize(super().forward(x), dim=1)
 
     def loss(self, outputs: torch.Tensor, batch: dict) -> torch.Tensor:
-        losses, valid = triplet_losses(F.normalize(outputs.float(), dim=1), batch["y"], self.margin, self.mining)
+        outputs = outputs.to(torch.promote_types(outputs.dtype, torch.float32))  # bf16 up; float64 (gradcheck) stays
+        losses, valid = triplet_losses(F.normalize(outputs, dim=1), batch["y"], self.margin, self.mining)
         return losses.sum() / valid.sum().clamp(min=1)  # a batch without a triplet: 0, and a gradient of 0
 
     def sums(self, outputs: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:

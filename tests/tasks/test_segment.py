@@ -124,3 +124,13 @@ def test_a_tiny_segmentation_run_learns_and_evaluates_and_exports(tmp_path):
     notes = json.loads(diagnosed.stdout)["notes"]
     assert "intervals" not in json.loads(diagnosed.stdout)  # a mean IoU is not a proportion of examples
     assert any(n.startswith("No intervals: the error of task segment is not a proportion") for n in notes)
+
+
+def test_the_dice_loss_keeps_float64_for_gradient_checking():
+    """Backprop of cross-entropy plus soft Dice against two-sided differences (torch.autograd.gradcheck): a loss
+    cast down to float32 would fail it, as dltool gradcheck would call it a bug."""
+    task = segmenter(dice=1.0).double()
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(2, 3, 5, 5, generator=g, dtype=torch.float64)).requires_grad_()
+    y = torch.randint(0, 3, (2, 5, 5), generator=g)
+    assert torch.autograd.gradcheck(lambda z: task.loss(z, {"y": y}), (logits,))
