@@ -1,5 +1,6 @@
 """The course's tools beyond training: diagnose (the gaps and what to try), gradcheck (backprop against two-sided
-differences), errors (error analysis), style (neural style transfer) and sample (a language model's names). Each
+differences), errors (error analysis), style (neural style transfer), sample (a language model's names) and translate (a
+translator's output and attention). Each
 registers on the one app of dltool.cli_base; heavy imports stay inside the commands."""
 
 from __future__ import annotations
@@ -213,3 +214,36 @@ def sample(
         typer.echo(name if new else f"{name}  (a training name)")
     typer.echo(f"{result['new_count']} of {result['n']} new (not among the {result['training_names']:,} training "
                f"names), temperature {result['temperature']:g}, seed {result['seed']}; wrote {result['path']}")
+
+
+@command
+def translate(
+    run: Annotated[str, typer.Argument(help="A task=seq2seq run: a run name in --runs-dir, or a path to a run folder.", show_default=False)],
+    text: Annotated[str, typer.Argument(help="The text to translate, e.g. \"3rd of March 2002\".", show_default=False)],
+    beam: Annotated[Optional[int], typer.Option(help="Beam width (1 = greedy search); default the run's task.beam.", show_default=False)] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Length normalization log P / T_y^alpha (0 = none); default the run's task.alpha.", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The attention map's PNG (or a folder for attention.png); default RUN/attention.png.", show_default=False)] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """Translate one text with a sequence-to-sequence run (course 5's date translation) by beam search, and draw the
+    attention each output character paid to the input characters.
+
+    Writes RUN/attention.png. Examples: dltool translate my-run "3rd of March 2002" | dltool translate my-run 23.01.18 --beam 1
+    """
+    from dltool.runs import find_run
+    from dltool.translate import check_options, translate_run
+
+    check_options(text, beam, alpha)  # before the run is looked up: a mistake in the options first
+    run_dir = find_run(run, runs_dir)
+    result = translate_run(run_dir, text, beam=beam, alpha=alpha, output=output)
+    warn_unfinished(run_dir)
+    if json_out:
+        print_json(result)
+        return
+    if result["unknown"]:
+        typer.echo(f"not in the run's source vocabulary, read as <unk>: {' '.join(repr(c) for c in result['unknown'])}",
+                   err=True)
+    typer.echo(result["translation"])
+    where = f"; attention map in {result['attention']}" if result["attention"] else ""
+    typer.echo(f"P = {result['probability']:.4f} (beam {result['beam']}, alpha {result['alpha']:g}){where}")

@@ -27,7 +27,7 @@ from dltool.errors import UserError
 
 KEY = "data.split.train_size"
 FRACTIONS = (8, 4, 2, 1)  # without --sizes: an eighth, a quarter, a half and all of the training split
-PROPORTIONS = ("classify", "multilabel")  # tasks whose error is a share of wrong examples (or labels)
+PROPORTIONS = ("classify", "multilabel", "seq2seq")  # tasks whose error is a share of wrong examples (or labels)
 
 
 def parse_sizes(text: str) -> list[int]:

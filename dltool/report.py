@@ -24,8 +24,8 @@ def diagnose_run(run_dir: Path, human_error: float | None = None, tolerance: flo
         raise UserError(f"run {run_dir} has no train and dev errors to diagnose (status: {metrics.get('status')})")
     errors["human"] = human_error if human_error is not None else metrics.get("human_error")
     # intervals need errors that are proportions of examples: classification's (a mean IoU or a mean over labels is
-    # not one; their intervals would need a bootstrap over examples)
-    proportions = metrics.get("task", "classify") == "classify"
+    # not one; their intervals would need a bootstrap over examples); a translation is right or wrong as a whole
+    proportions = metrics.get("task", "classify") in ("classify", "seq2seq")
     sizes = {k: (metrics["splits"].get(k) or {}).get("n") for k in SPLITS} if proportions else None
     result = {"run": run_dir.name, **diagnose(errors, tolerance, read_config(run_dir), str(run_dir),
                                                status=metrics.get("status", "completed"), sizes=sizes,
@@ -179,6 +179,11 @@ def print_evaluation(result: dict) -> None:
     else:
         console.print(f"confusion matrix: {len(labels)} classes, see confusion-{result['split']}.png")
 
+    if "beam_analysis" in result:  # task=seq2seq: course 5's error analysis of beam search
+        from dltool.beam_analysis import describe
+
+        for line in describe(result):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"latency {result['latency_ms_per_example']:.4f} ms per example at batch size 1, "
                   f"{result['latency_ms_per_example_batched']:.5f} ms batched; {result['parameters']:,} parameters")
     for check in result["requirements"]:
