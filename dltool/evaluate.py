@@ -30,7 +30,11 @@ OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 REQUIREMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
 LATENCY_BATCH = 1024  # the batched latency measures one chunk of this many examples
 # what evaluate may change in a run's config: how it runs, never what it scores (data, split, seed, model)
-RUNTIME_KEYS = ("trainer.accelerator", "trainer.precision", "trainer.threads", "trainer.channels_last")
+RUNTIME_KEYS = ("trainer.accelerator", "trainer.precision", "trainer.threads", "trainer.channels_last",
+                # how a detector's outputs become boxes (task=detect): the same weights, decoded otherwise (ablations)
+                "task.score_threshold", "task.nms", "task.max_boxes",
+                # how a translator searches (task=seq2seq): beam width and length normalization
+                "task.beam", "task.alpha")
 
 
 def parse_class_weights(text: str) -> dict[str, float]:
@@ -78,7 +82,7 @@ def check_runtime_overrides(overrides) -> list[str]:
         key = override.split("=", 1)[0].lstrip("+~")
         if key not in RUNTIME_KEYS:
             raise UserError(f"override {override!r} would change what run is scored: evaluate uses the run's own data, "
-                            f"splits and model; it takes only {choices(RUNTIME_KEYS)}")
+                            f"splits and weights; it takes only {choices(RUNTIME_KEYS)}")
     return list(overrides)
 
 
@@ -195,6 +199,14 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
         scores, write_pictures = multilabel_scores(y_true, predictions, classes, metric)
     elif task == "lm":
         scores, write_pictures = lm_scores(y_true, predictions, setup.data.info, metric)
+    elif task == "detect":
+        from dltool.detect_scores import detect_scores
+
+        scores, write_pictures = detect_scores(y_true, predictions, classes, metric, x, title)
+    elif task == "seq2seq":  # translations by beam search, and the error analysis of the search
+        from dltool.beam_analysis import seq2seq_scores
+
+        scores, write_pictures = seq2seq_scores(y_true, predictions, setup.data.info, metric, module, x)
     elif task == "verify":  # at the threshold the best checkpoint chose on dev
         scores, write_pictures = verify_scores(y_true, predictions, setup.data.info, metric, float(module.threshold))
     else:
@@ -205,7 +217,7 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
     result = {"run": run_name(run_dir), "task": task, "split": split, "metric": metric, **scores,
               "latency_ms_per_example": speed["latency_ms_per_example"], "parameters": parameters,
               "latency_ms_per_example_batched": speed["latency_ms_per_example_batched"],
-              "requirements": check_requirements(measured, requires), "n": len(y_true)}
+              "requirements": check_requirements(measured, requires), "n": len(y_true), "overrides": list(overrides)}
     write_pictures(run_dir, split)
     write_json(run_dir / f"eval-{split}.json", result)
     return result

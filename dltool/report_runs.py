@@ -11,7 +11,9 @@ from dltool.metrics import SPLITS
 # the columns beside error in the run table, per task: (label, key of the split's figures; None = 1 - error)
 FIGURES = {"classify": (("accuracy", None),), "segment": (("mIoU", "miou"), ("pixel acc", "pixel_accuracy"),
                                                            ("Dice", "dice")), "multilabel": (("F1", "f1"),),
-           "lm": (("perplexity", "perplexity"),), "verify": (("AUC", "auc"), ("one-shot", "one_shot"))}
+           "lm": (("perplexity", "perplexity"),), "verify": (("AUC", "auc"), ("one-shot", "one_shot")),
+           "detect": (("mAP@.5", "map50"), ("mAP@.5:.95", "map"), ("recall", "recall")),
+           "seq2seq": (("exact", "exact_match"), ("tokens", "token_accuracy"), ("BLEU", "bleu"))}
 
 
 def print_run(result: dict, runs_dir: Path) -> None:
@@ -24,6 +26,10 @@ def print_run(result: dict, runs_dir: Path) -> None:
     # a line of its own, not the table's title: a title is centred and wraps to the table's width
     console.print(f"run {result['run']}: {result['status']}, best epoch {result['best_epoch']} of "
                   f"{result['epochs']}, {result['seconds']:.1f} s", markup=False, highlight=False, soft_wrap=True)
+    if result.get("debug"):  # trainer.fast_dev_run or trainer.overfit_batches
+        from dltool.debug_runs import debug_line
+
+        console.print(debug_line(result["debug"]), markup=False, highlight=False, soft_wrap=True)
     table = Table()
     # 1 - error under its own name, and the task's other figures of one number
     figures = FIGURES.get(result.get("task", "classify"), ())
@@ -54,6 +60,17 @@ def print_run(result: dict, runs_dir: Path) -> None:
     console.print(f"saved in {Path(runs_dir) / result['run']}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _param(value) -> str:
+    """A config value in a table cell: lists compact (``[100,100]``), a key a run lacks as ``-``."""
+    import json
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:.4g}"  # a sampled rate: 0.01568, not 0.01567667719550607
+    return "-" if value is None else json.dumps(value, separators=(",", ":"))
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -72,14 +89,24 @@ def print_runs(rows: list[dict]) -> None:
     def number(value, digits):
         return "-" if value is None else f"{value:.{digits}f}"
 
+    keys = list(rows[0].get("params") or {}) if rows else []  # the config keys the runs differ in: a column each,
+    leaves = [k.split(".")[0] if k.endswith(".name") else k.rsplit(".", 1)[-1] for k in keys]  # headed by its last
+    params = {k: leaf if leaves.count(leaf) == 1 and leaf != "s" else k for k, leaf in zip(keys, leaves)}  # part
     columns = {  # header -> (cells, right-aligned)
         "run": ([r["name"] for r in rows], False), "model": ([r["model"] or "-" for r in rows], False),
-        "data": ([r["data"] or "-" for r in rows], False), "status": ([r["status"] or "-" for r in rows], False),
+        "data": ([r["data"] or "-" for r in rows], False),
+        **{header: ([_param(r["params"].get(key)) for r in rows],  # numbers right-aligned
+                    all(isinstance(r["params"].get(key), (int, float, type(None))) for r in rows))
+           for key, header in params.items()},
+        "status": ([r["status"] or "-" for r in rows], False),
         **{label: ([number(r[f"{k}_error"], 3) for r in rows], True)
            for k, label in (("train", "train"), ("train_dev", "train-dev"), ("dev", "dev"), ("test", "test"),
                             ("baseline_dev", "baseline"))},
         "focus": ([LABELS.get(r["focus"], "-") for r in rows], False),
+        "best/epochs": ([f"{r.get('best_epoch', '-')}/{r.get('epochs', '-')}" if r.get("epochs") is not None
+                         else "-" for r in rows], True),
         "s": ([number(r["seconds"], 0) for r in rows], True),
+        "started": ([(r.get("started") or "-")[:16] for r in rows], False),  # ISO, to the minute
     }
     console = Console()
     if not console.is_terminal:  # piped into a file or a pager: no terminal width to respect
@@ -90,7 +117,7 @@ def print_runs(rows: list[dict]) -> None:
         return sum(max(len(h), *(len(c) for c in columns[h][0])) for h in names) + 3 * (len(names) - 1) + 2
 
     shown = [h for h in columns if h != "baseline" or any(r.get("baseline_dev_error") is not None for r in rows)]
-    for optional in ("model", "data", "s", "baseline"):
+    for optional in ("model", "data", "started", "s", "baseline", *list(params.values())[:2:-1], "best/epochs"):
         if rows and optional in shown and width(shown) > console.width:
             shown.remove(optional)
     if rows and width(shown) > console.width:

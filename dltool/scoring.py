@@ -24,8 +24,10 @@ SEGMENT_METRICS = ("error", "miou", "pixel_accuracy", "dice")  # task=segment
 MULTILABEL_METRICS = ("error", "f1")  # task=multilabel: over the known labels, the mean over labels
 LM_METRICS = ("error", "perplexity")  # task=lm: over the steps whose target is not padding
 VERIFY_METRICS = ("error", "auc", "one_shot")  # task=verify: pairs at the run's dev threshold; one-shot accuracy
+DETECT_METRICS = ("error", "map50", "map", "recall")  # task=detect: COCOeval's (dltool.detect_scores)
 TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS, "multilabel": MULTILABEL_METRICS, "lm": LM_METRICS,
-                "verify": VERIFY_METRICS}
+                "verify": VERIFY_METRICS, "detect": DETECT_METRICS,
+                "seq2seq": ("error", "exact_match", "bleu", "token_accuracy")}  # dltool.beam_analysis
 DEFAULTS = {"average": "macro", "positive_label": None, "beta": 1.0, "class_weights": None, "weight_by": "true"}
 AVERAGES = ("macro", "micro", "weighted", "binary")
 WEIGHT_BY = ("true", "predicted")

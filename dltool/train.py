@@ -26,6 +26,7 @@ from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
 from dltool.errors import Interrupted, UserError, WriteError, check_bool, check_number, choices
 from dltool import loop
+from dltool.debug_runs import check_debug, debug_mode, debug_result, debug_splits
 from dltool.loop import StopTraining  # how an on_epoch callback ends a run (a tuner's pruning)
 from dltool.runs import finite, new_run_dir, run_status, write_json, write_text
 
@@ -62,7 +63,7 @@ def build(cfg) -> Setup:
     from dltool.tasks import task_arguments, task_class
     from dltool.tasks.base import standardizer
 
-    t = _check_trainer(cfg.trainer)
+    t = check_trainer(cfg.trainer)
     seed = check_number(cfg.seed, "seed", low=0, integer=True)
     if t["threads"]:
         torch.set_num_threads(t["threads"])
@@ -73,6 +74,7 @@ def build(cfg) -> Setup:
     check_serves(cfg.model.name, cfg.task.name)
     data = load_data(cfg.data, seed)
     Task.check_data(data)
+    data.info.update(Task.learn(data, seed, **task_args))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     net = create_model(cfg.model.name, data.input_shape, Task.outputs(data.info, **task_args), **net_arguments(model_cfg))
     pretrained = None
@@ -101,6 +103,7 @@ def build(cfg) -> Setup:
         return a.contiguous(memory_format=torch.channels_last) if channels_last and a.ndim == 4 else a
 
     splits = {k: {name: on_device(a) for name, a in arrays.items()} for k, arrays in data.splits.items()}
+    splits = debug_splits(splits, t)  # a debug run's few examples
     x_train = splits["train"]["x"]
     if cfg.data.normalize and not x_train.is_floating_point():
         raise UserError(f"data.normalize standardizes features, and data={cfg.data.name} holds token ids, which are "
@@ -171,7 +174,8 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
             write_text(run_dir / "config.yaml", to_yaml(cfg))
     else:
         # Everything the user could get wrong has been checked: only now does the run folder appear.
-        run_dir, last = new_run_dir(runs_dir, name, f"{cfg.model.name}-{cfg.data.name}"), None
+        stem = f"{'debug-' if debug_mode(s.trainer) else ''}{cfg.model.name}-{cfg.data.name}"
+        run_dir, last = new_run_dir(runs_dir, name, stem), None
         write_text(run_dir / "config.yaml", to_yaml(cfg))
     device = s.fabric.device
     card = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
@@ -195,7 +199,9 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
         # best checkpoint's dev choice on train and train_dev, and dev chooses it again, the same, for test
         result["splits"] = {k: loop.evaluate(model, batch, s.fabric, k) if loop.size(batch) and (report_test or k != "test")
                             else None for k, batch in s.splits.items()}
-        if s.trainer["baseline"] and baseline.applies(cfg.task.name, s.data.input_shape):
+        if debug_mode(s.trainer):  # no baseline: its splits would be the whole data, not what the run saw
+            result["debug"] = debug_result(s.trainer, result["splits"])
+        elif s.trainer["baseline"] and baseline.applies(cfg.task.name, s.data.input_shape):
             # after the loop, from the host's arrays: no torch call, the run's random numbers are spent already;
             # a resumed run fits it again, to the same numbers (the same split, no randomness)
             measured = None if report_test else ("train", "train_dev", "dev")  # a tuner's trial: test unseen
@@ -235,6 +241,7 @@ def check_resumable(cfg, run_dir: Path) -> None:
 
 LONGER = ("max_epochs", "patience")  # what a resumed run may change: how long it trains (course 2: train longer)
 BESIDE = ("baseline",)  # what it may differ in as well: fitted after training, it leaves the training as it was
+ADDED = {"fast_dev_run": False, "overfit_batches": None}  # trainer keys newer than some runs, at their defaults
 
 
 def _resumable(run_dir: Path, config: dict) -> dict:
@@ -258,12 +265,15 @@ def _resumable(run_dir: Path, config: dict) -> dict:
     saved = last.get("config")
 
     def without_length(c):
-        return {**c, "trainer": {k: v for k, v in c["trainer"].items() if k not in LONGER + BESIDE}} \
+        return {**c, "trainer": {k: v for k, v in c["trainer"].items() if k not in LONGER + BESIDE
+                                 and not (k in ADDED and v == ADDED[k])}} \
             if isinstance(c, dict) and isinstance(c.get("trainer"), dict) else c
 
     if without_length(saved) != without_length(config):
         raise UserError(f"{path} does not belong to run {run_dir.name} (its config differs)")
     before, now, done = saved["trainer"], config["trainer"], last["progress"]
+    if before.get("fast_dev_run"):
+        raise UserError(f"run {run_dir.name} is a debug run (trainer.fast_dev_run): nothing to resume; train a real one")
     longer = now["max_epochs"] != before["max_epochs"]
     stopped = bool(before["patience"]) and done["stale"] >= before["patience"]  # it ended by early stopping
     still_stops = stopped and bool(now["patience"]) and done["stale"] >= now["patience"]
@@ -283,7 +293,7 @@ def _resumable(run_dir: Path, config: dict) -> dict:
     return last
 
 
-def _check_trainer(cfg) -> dict:
+def check_trainer(cfg) -> dict:
     t = dict(cfg)
     check_number(t["max_epochs"], "trainer.max_epochs", low=1, integer=True)
     check_number(t["batch_size"], "trainer.batch_size", low=1, integer=True)
@@ -295,6 +305,7 @@ def _check_trainer(cfg) -> dict:
         check_number(t["threads"], "trainer.threads", low=1, integer=True)
     check_number(t["checkpoint_interval"], "trainer.checkpoint_interval", low=0)
     check_bool(t["baseline"], "trainer.baseline")
+    check_debug(t)
     if t["accelerator"] not in ACCELERATORS:
         raise UserError(f"unknown trainer.accelerator '{t['accelerator']}'; choose from: {choices(ACCELERATORS)}")
     if str(t["precision"]) not in PRECISIONS:

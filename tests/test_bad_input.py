@@ -30,7 +30,7 @@ from tests.conftest import PERMISSIONS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-MODELS = "choose from: cnn, cnn_paper, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
+MODELS = "choose from: attention_rnn, cnn, cnn_paper, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
 CHEAP = ["data=digits", "trainer.max_epochs=1"]
 CHEAP_TUNE = ["search=lr", *CHEAP, "--trials", "1"]
 CSV = {
@@ -219,7 +219,7 @@ CASES = [
     case("tune-unknown-key", ["tune", *CHEAP_TUNE, "optimizer.lrr=0.1"],
          "unknown key 'optimizer.lrr'; valid keys of optimizer: name, lr, beta1, beta2, eps, weight_decay"),
     case("tune-unknown-search-space", ["tune", *CHEAP_TUNE, "search=nope"],
-         "unknown search space 'nope'; choose from: cnn, cnn_paper, gru"),
+         "unknown search space 'nope'; choose from: attention_rnn, cnn, cnn_paper, gru"),
     case("tune-unknown-sampler", ["tune", *CHEAP_TUNE, "--sampler", "bayes"],
          "unknown --sampler 'bayes'; choose from: random, tpe, grid"),
     case("tune-zero-trials", ["tune", *CHEAP_TUNE, "--trials", "0"], "--trials must be at least 1, got 0"),
@@ -240,7 +240,7 @@ CASES = [
          "optimizer.lr is both set by an override and searched by search space 'lr'"),
     # tasks: a task, a model and data that do not fit
     case("train-unknown-task", ["train", *CHEAP, "task=segmentt"], "unknown task 'segmentt'; choose from: classify, "
-                                                                   "lm, multilabel, segment"),
+                                                                   "detect, lm, multilabel, segment"),
     case("train-segment-with-a-classifier", ["train", "task=segment", "model=cnn", "data=canvas"],
          "model cnn does not serve task=segment; models that do: unet"),
     case("train-segment-without-masks", ["train", *CHEAP, "task=segment", "model=unet"],
@@ -264,6 +264,42 @@ CASES = [
          "unknown task.mining 'easy'; choose from: semi_hard, hard, random"),
     case("train-verify-with-a-segmenter", ["train", *CHEAP, "task=verify", "model=unet"],
          "model unet does not serve task=verify; models that do: cnn, cnn_paper"),
+    # task=detect, model=yolo, data.target=boxes
+    case("train-detect-with-a-classifier", ["train", "task=detect", "model=cnn", "data=canvas"],
+         "model cnn does not serve task=detect; models that do: yolo"),
+    case("train-detect-without-boxes", ["train", "task=detect", "model=yolo", "data=canvas", "data.n=40"],
+         "task detect needs images with boxes (rows of class, x0, y0, x1, y1), e.g. data=canvas data.target=boxes"),
+    case("train-detect-zero-anchors", ["train", "experiment=detect_canvas", "data.n=40", "task.anchors=0"],
+         "task.anchors must be an integer in [1, inf), got 0"),
+    case("train-detect-nms-above-1", ["train", "experiment=detect_canvas", "data.n=40", "task.nms=1.5"],
+         "task.nms must be a number in (0, 1], got 1.5"),
+    case("train-yolo-unknown-backbone", ["train", "experiment=detect_canvas", "data.n=40", "model.backbone=unet"],
+         "unknown model.backbone 'unet'; choose from: cnn, lenet, resnet, mobilenet, mobilenet_v1, inception"),
+    case("train-detect-on-vectors", ["train", "task=detect", "model=yolo", "data=mnist1d"],
+         "task detect needs images with boxes (rows of class, x0, y0, x1, y1), e.g. data=canvas data.target=boxes; "
+         "this data has inputs (40,) and labels ()"),
+    case("evaluate-detect-decoding-on-a-classifier", ["evaluate", "r", "task.nms=0.3"],
+         "unknown key 'task.nms'", needs={"run"}),
+    # task=seq2seq, data=dates, model=attention_rnn and dltool translate
+    case("train-seq2seq-with-a-classifier", ["train", "task=seq2seq", "data=dates"],
+         "model mlp does not serve task=seq2seq; models that do: attention_rnn"),
+    case("train-seq2seq-on-vectors", ["train", "task=seq2seq", "model=attention_rnn", "data=mnist1d"],
+         "task seq2seq needs pairs of token sequences with a target vocabulary, e.g. data=dates"),
+    case("train-seq2seq-zero-beam", ["train", "experiment=translate_dates", "data.n=40", "task.beam=0"],
+         "task.beam must be an integer in [1, inf), got 0"),
+    case("train-dates-unknown-locale", ["train", "experiment=translate_dates", "data.locales=[en_US,xx_YY]"],
+         "unknown data.locales xx_YY; Babel has e.g. en_US"),
+    case("train-dates-end-before-start", ["train", "experiment=translate_dates", "data.end=1900-01-01"],
+         "data.end (1900-01-01) is before data.start (1950-01-01)"),
+    case("translate-a-classify-run", ["translate", "r", "3rd of March 2002"],
+         "run r learned task=classify: dltool translate needs a translator (task=seq2seq)", needs={"run"}),
+    case("translate-zero-beam", ["translate", "r", "3rd of March 2002", "--beam", "0"],
+         "--beam must be an integer in [1, inf), got 0", needs={"run"}),
+    case("translate-negative-alpha", ["translate", "r", "3rd of March 2002", "--alpha", "-1"],
+         "--alpha must be a number in [0, inf), got -1.0", needs={"run"}),
+    case("translate-empty-text", ["translate", "r", "  "], "give a text to translate", needs={"run"}),
+    case("translate-unknown-run", ["translate", "nope", "23.01.18"], "run 'nope' not found in {runs}; runs: r",
+         needs={"run"}),
     # task=lm, data=names and dltool sample
     case("train-lm-with-a-classifier", ["train", "task=lm", "data=names"],
          "model mlp does not serve task=lm; models that do: rnn_lm"),
@@ -292,7 +328,7 @@ CASES = [
     # models
     case("models-model-override", ["models", "model=cnn"], "give data overrides only (e.g. data=digits)"),
     case("models-unknown-data", ["models", "data=nope"],
-         "unknown data 'nope'; choose from: canvas, csv, digits, mnist1d, mnist1d_shift"),
+         "unknown data 'nope'; choose from: canvas, csv, dates, digits, mnist1d, mnist1d_shift"),
     case("models-unknown-key", ["models", "data.nokey=1"], "unknown key 'data.nokey'; valid keys of data: name"),
     case("models-bad-bool", ["models", "data=digits", "data.normalize=maybe"],
          "data.normalize must be true or false, got 'maybe'"),
@@ -405,6 +441,24 @@ CASES = [
     case("style-output-and-name", ["style", "--output", "out.png", "--name", "x"],
          "give --output FILE or --name NAME, not both"),
     case("style-bad-name", ["style", "--name", "../up"], "bad --name '../up': use 1-128 letters"),
+    # debug runs and the user's config folder (dltool config's own rows: tests/test_cli_conventions.py)
+    case("train-overfit-batches-0", ["train", *CHEAP, "trainer.overfit_batches=0"],
+         "trainer.overfit_batches must be an integer in [1, inf), got 0"),
+    case("train-overfit-batches-negative", ["train", *CHEAP, "trainer.overfit_batches=-2"],
+         "trainer.overfit_batches must be an integer in [1, inf), got -2"),
+    case("train-fast-dev-run-not-a-bool", ["train", *CHEAP, "trainer.fast_dev_run=maybe"],
+         "trainer.fast_dev_run must be true or false, got 'maybe'"),
+    case("train-two-debug-runs", ["train", *CHEAP, "trainer.fast_dev_run=true", "trainer.overfit_batches=1"],
+         "trainer.fast_dev_run and trainer.overfit_batches are two debug runs: choose one"),
+    case("train-config-dir-missing", ["train", *CHEAP, "--config-dir", "no-such-folder"],
+         "config folder not found: no-such-folder"),
+    case("tune-config-dir-missing", ["tune", *CHEAP_TUNE, "--config-dir", "no-such-folder"],
+         "config folder not found: no-such-folder"),
+    case("curve-config-dir-missing", ["curve", *CHEAP, "--config-dir", "no-such-folder"],
+         "config folder not found: no-such-folder"),
+    case("train-multirun-of-a-group", ["train", "-m", *CHEAP, "optimizer=adam,sgd"],
+         "optimizer=adam,sgd: a multirun sweeps config keys, not groups"),
+    case("train-multirun-nothing-swept", ["train", "-m", *CHEAP], "-m/--multirun needs a swept override"),
 ]
 
 

@@ -90,11 +90,12 @@ def test_stages():
 
 
 def test_every_shipped_space_loads_against_the_config_of_its_model():
-    from dltool.models import model_names
+    from dltool.models import _TASKS, model_names
 
     assert "mlp" in space_names() and "lr" in space_names() and set(model_names()) <= set(space_names())
-    for name in space_names():
-        assert load_space(name, compose([f"model={name}"] if name in model_names() else []))
+    for name in space_names():  # a model's space against its model and the first task it serves (task.* keys)
+        model = [f"model={name}", f"task={_TASKS[name][0]}"] if name in model_names() else []
+        assert load_space(name, compose(model))
 
 
 @pytest.mark.parametrize(
@@ -121,7 +122,7 @@ def test_a_parameter_must_name_a_config_key():
 
 
 def test_bad_spaces(tmp_path):
-    with pytest.raises(UserError, match="unknown search space 'nope'; choose from: cnn, cnn_paper, gru, .*, lr, "):
+    with pytest.raises(UserError, match="unknown search space 'nope'; choose from: attention_rnn, cnn, cnn_paper, gru, .*, lr, "):
         load_space("nope", compose())
     empty = tmp_path / "empty.yaml"
     empty.write_text("params: {}\n")

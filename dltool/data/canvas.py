@@ -15,7 +15,8 @@ Arrays: ``x`` (n, 1, size, size) float32; ``y`` the mask (n, size, size) int64 w
 pixels, inclusive pixel corners, x along the width), padded with rows of -1; ``labels`` (n, 10) int64, 1 where a
 digit shows in the image (some pixel of its class in the mask), else 0: course 3's several labels an image, as a
 street scene holds pedestrians, cars and stop signs or not. With ``data.target=labels`` these are the targets ``y``
-(for task=multilabel), each entry hidden (-1, unknown) with probability ``data.hidden``. A digit's 8x8 image recurs across
+(for task=multilabel), each entry hidden (-1, unknown) with probability ``data.hidden``; with ``data.target=boxes``
+the boxes are (for task=detect, as int64: the corners are whole pixels). A digit's 8x8 image recurs across
 canvases (there are 1,797), in other places, sizes and company.
 """
 
@@ -27,7 +28,7 @@ from dltool.data import Pools
 from dltool.errors import UserError, check_number
 
 CLASSES = ["background", *(str(d) for d in range(10))]  # of the mask; the labels are the digits alone
-TARGETS = ("mask", "labels")
+TARGETS = ("mask", "labels", "boxes")
 MAX_INTENSITY = 16.0  # of scikit-learn's digits
 PLACEMENTS = 20  # positions tried for each digit
 
@@ -105,6 +106,8 @@ def load(cfg) -> Pools:
     if hidden and cfg.target != "labels":
         raise UserError("data.hidden hides labels: it needs data.target=labels (a mask has no labels to hide)")
     arrays = generate(n, size, digits, scale, noise, threshold, seed, overlap, rotate)
+    if cfg.target == "boxes":
+        return Pools(arrays["x"], arrays["boxes"].astype(np.int64), CLASSES[1:], stratify=False)
     if cfg.target == "mask":
         return Pools(arrays["x"], arrays["y"], CLASSES, extra={"boxes": arrays["boxes"]}, stratify=False)
     labels = arrays["labels"].copy()

@@ -9,7 +9,8 @@ from typing import Callable
 from dltool.errors import UserError, choices
 
 # modules under dltool.models; importing one registers its models (layers and init hold shared pieces, no models)
-FAMILIES = ("mlp", "cnn", "resnet", "mobilenet", "inception", "rnn", "transformer", "unet", "rnn_lm")
+FAMILIES = ("mlp", "cnn", "resnet", "mobilenet", "inception", "rnn", "transformer", "unet", "rnn_lm", "yolo",
+            "attention_rnn", "transformer_seq2seq")
 _REGISTRY: dict[str, Callable] = {}
 _TASKS: dict[str, tuple[str, ...]] = {}  # model name -> the tasks (dltool.tasks) whose outputs it can produce
 

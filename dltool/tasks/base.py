@@ -71,6 +71,12 @@ class Task(pl.LightningModule):
         """A UserError in one line when ``data`` (a dltool.data.Dataset) does not hold what this task learns from."""
         raise NotImplementedError
 
+    @staticmethod
+    def learn(data, seed: int, **args) -> dict:
+        """What the task takes from the training split before training (task=detect: its anchor boxes), added to
+        ``info`` and so to every checkpoint; ``seed`` is the run's. Nothing by default."""
+        return {}
+
     def train(self, mode: bool = True):
         """Train mode for all but the parts transfer learning froze (dltool.transfer), which stay as they are."""
         super().train(mode)

@@ -14,11 +14,15 @@ SHAPES = [(40,), (1, 8, 8)]  # MNIST-1D sequences and digits images
 CLASSIFIERS = [n for n in model_names() if "classify" in _TASKS[n]]
 SEGMENTERS = [n for n in model_names() if "segment" in _TASKS[n]]
 LANGUAGE = [n for n in model_names() if "lm" in _TASKS[n]]  # token ids (T,) in, a score a token a step out
+DETECTORS = [n for n in model_names() if "detect" in _TASKS[n]]
+IMAGES_ONLY = SEGMENTERS + DETECTORS  # nets of maps: they take (C, H, W) images only
+SEQ2SEQ = [n for n in model_names() if "seq2seq" in _TASKS[n]]  # source ids (T,) in; alone, one decoder step out
+TOKENS = LANGUAGE + SEQ2SEQ  # the models that read token ids
 
 
 def inputs(name: str, shape: tuple[int, ...], n: int = 3) -> torch.Tensor:
     """A batch a net takes: token ids for a language model, numbers for the others."""
-    return torch.randint(0, 4, (n, *shape)) if name in LANGUAGE else torch.randn(n, *shape)
+    return torch.randint(0, 4, (n, *shape)) if name in TOKENS else torch.randn(n, *shape)
 
 
 def test_every_model_has_a_config_and_every_config_a_model():
@@ -26,8 +30,9 @@ def test_every_model_has_a_config_and_every_config_a_model():
 
 
 def test_every_model_serves_a_task():
-    assert set(CLASSIFIERS) | set(SEGMENTERS) | set(LANGUAGE) == set(model_names()) and SEGMENTERS == ["unet"]
-    assert LANGUAGE == ["rnn_lm"]
+    assert set(CLASSIFIERS) | set(IMAGES_ONLY) | set(TOKENS) == set(model_names()) and SEGMENTERS == ["unet"]
+    assert DETECTORS == ["yolo"]
+    assert LANGUAGE == ["rnn_lm"] and SEQ2SEQ == ["attention_rnn", "transformer_seq2seq"]
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
@@ -57,9 +62,9 @@ def test_every_segmenter_maps_images_to_a_score_a_class_a_pixel(name):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_tensor_has_one_state_dict_key(name, shape):
     """A module registered twice puts its tensors in every checkpoint and export twice, under two keys."""
-    if name in SEGMENTERS and len(shape) != 3:
-        pytest.skip("a segmenter takes images only")
-    if name in LANGUAGE and len(shape) != 1:
+    if name in IMAGES_ONLY and len(shape) != 3:
+        pytest.skip("a segmenter or a detector takes images only")
+    if name in TOKENS and len(shape) != 1:
         pytest.skip("a language model takes sequences of token ids only")
     state = create_model(name, shape, 10).state_dict()
     owners: dict[int, str] = {}
@@ -70,7 +75,7 @@ def test_every_tensor_has_one_state_dict_key(name, shape):
 
 
 def test_unknown_model_and_unknown_argument_name_the_choices():
-    with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: cnn, cnn_paper, .*mlp, .*resnet"):
+    with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: attention_rnn, cnn, cnn_paper, .*mlp, .*resnet"):
         create_model("resnet9", (40,), 10)
     with pytest.raises(UserError, match="model mlp has no parameter width; valid: hidden, activation"):
         create_model("mlp", (40,), 10, width=3)
@@ -97,7 +102,7 @@ def test_models_refuse_a_shape_they_cannot_take_in_one_line(name):
 
 def _nets():
     for name in model_names():
-        for shape in ([(1, 8, 8)] if name in SEGMENTERS else [(12,)] if name in LANGUAGE else SHAPES):
+        for shape in ([(1, 8, 8)] if name in IMAGES_ONLY else [(12,)] if name in TOKENS else SHAPES):
             yield name, shape
 
 
@@ -108,7 +113,7 @@ def test_every_net_is_features_then_a_head(name, shape):
     net = create_model(name, shape, 4).eval()
     x = inputs(name, shape)
     features = net.forward_features(x)
-    assert len(features) == 3 and features.ndim == (4 if name in SEGMENTERS else 3 if name in LANGUAGE else 2)
+    assert len(features) == 3 and features.ndim == (4 if name in IMAGES_ONLY else 3 if name in TOKENS else 2)
     torch.testing.assert_close(net.head(features), net(x), rtol=0, atol=0)
 
 
@@ -122,7 +127,8 @@ def test_reset_head_gives_new_outputs_and_keeps_the_body(name, shape):
     head_before = {k: v.clone() for k, v in net.head.state_dict().items()}
     assert net.reset_head(7) is net
     out = net(x)
-    assert out.shape[:2] == (3, 7) or name in LANGUAGE and out.shape == (3, 12, 7)
+    assert out.shape[:2] == (3, 7) or name in LANGUAGE and out.shape == (3, 12, 7) or \
+        name in SEQ2SEQ and out.shape == (3, 1, 7)
     torch.testing.assert_close(net.forward_features(x), features, rtol=0, atol=0)
     after = net.state_dict()
     assert all(torch.equal(after[k], v) for k, v in body.items())

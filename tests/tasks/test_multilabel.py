@@ -80,7 +80,7 @@ def test_the_canvas_labels_say_which_digits_show_and_hide_a_seeded_share():
                                          r"labels of shape \(\) for 10 classes"),
     (["task=multilabel", "data=canvas", "data.n=40"], r"labels of shape \(32, 32\) for 11 classes"),
     (["data=canvas", "data.hidden=0.2"], "data.hidden hides labels: it needs data.target=labels"),
-    (["data=canvas", "data.target=boxes"], "unknown data.target 'boxes'; choose from: mask, labels"),
+    (["data=canvas", "data.target=points"], "unknown data.target 'points'; choose from: mask, labels, boxes"),
     (["task=multilabel", "model=unet", "data=canvas", "data.target=labels"],
      "model unet does not serve task=multilabel; models that do: cnn, cnn_paper"),
 ])
