@@ -258,16 +258,17 @@ def evaluate(
 @command
 def export(
     run: Annotated[str, typer.Argument(help="A run name in --runs-dir, or a path to a run folder.", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", help="safetensors (with metadata) or pt (a plain state_dict for torch.load).")] = "safetensors",
+    fmt: Annotated[str, typer.Option("--format", help="safetensors (with metadata), pt (a plain state_dict for torch.load) or onnx (the net with its input normalization, for onnxruntime; needs pip install 'dltool[onnx]').")] = "safetensors",
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="File to write (or a folder, existing or ending in /, for model.<format>); default RUN/export/model.<format>.", show_default=False)] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     json_out: Json = False,
 ) -> None:
-    """Write the run's best weights as safetensors (or a PyTorch state_dict), atomically, to use outside dltool.
+    """Write the run's best weights as safetensors (or a PyTorch state_dict, or an ONNX model), atomically, to use
+    outside dltool.
 
     The keys are the module's state_dict keys, input normalization included; the safetensors header holds the
-    dltool version, run, model, classes and config.yaml. Examples: dltool export my-run |
-    dltool export my-run --format pt --output model.pt
+    dltool version, run, model, classes and config.yaml (an ONNX file's metadata_props too). Examples: dltool export
+    my-run | dltool export my-run --format pt --output model.pt | dltool export my-run --format onnx
     """
     from dltool.export import export_run
     from dltool.runs import find_run

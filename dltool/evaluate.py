@@ -207,6 +207,10 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
         from dltool.beam_analysis import seq2seq_scores
 
         scores, write_pictures = seq2seq_scores(y_true, predictions, setup.data.info, metric, module, x)
+    elif task == "ctc":  # greedy best-path strings against the references
+        from dltool.ctc_scores import ctc_scores
+
+        scores, write_pictures = ctc_scores(y_true, predictions, setup.data.info, metric)
     elif task == "verify":  # at the threshold the best checkpoint chose on dev
         scores, write_pictures = verify_scores(y_true, predictions, setup.data.info, metric, float(module.threshold))
     else:

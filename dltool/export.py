@@ -5,6 +5,7 @@ is loaded. The file keeps the module's state-dict keys, normalization buffers (`
 ``module.load_state_dict(safetensors.torch.load_file(path))`` works on a module rebuilt from the run's config.yaml.
 Before anything is written the weights are loaded into the network rebuilt from the saved config (its input shape
 is the shape of ``mean``): a checkpoint that does not fit its model is refused, and the parameter count is exact.
+``--format onnx`` (the optional extra dltool[onnx]) writes the net with its input normalization as one ONNX graph.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from dltool.checkpoints import load as load_checkpoint
 from dltool.errors import UserError, WriteError, choices, first_line
 from dltool.runs import is_run, is_study, run_name, run_status, write_atomic
 
-FORMATS = {"safetensors": "safetensors", "pt": "pt"}  # format -> file suffix
+FORMATS = {"safetensors": "safetensors", "pt": "pt", "onnx": "onnx"}  # format -> file suffix
+ONNX_INSTALL = "pip install 'dltool[onnx]'"  # the optional extra --format onnx needs (onnx, onnxruntime)
+NOT_ONNX: dict[str, str] = {}  # model -> why --format onnx refuses it (none today)
 BUFFERS = ("mean", "std")  # a task's own state besides ``net.*``: the input normalization
 
 
@@ -27,7 +30,9 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
 
     ``fmt`` is ``safetensors`` (string metadata in the header: dltool version, run, task, model, the task's info (its
     classes, ...) as JSON, the
-    config.yaml text, best epoch) or ``pt`` (``torch.save`` of the plain state_dict; loads with ``weights_only=True``).
+    config.yaml text, best epoch), ``pt`` (``torch.save`` of the plain state_dict; loads with ``weights_only=True``)
+    or ``onnx`` (the task's forward as an ONNX graph with a dynamic batch, ``onnx_module``; the same metadata as its
+    metadata_props, and the task's own buffers, task=verify's ``threshold``, as JSON).
     A folder as ``output`` (one that exists, or a path ending in ``/``) receives ``model.<fmt>``. Returns what was
     written: path, bytes, tensors, parameters.
     """
@@ -35,6 +40,8 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
 
     if fmt not in FORMATS:
         raise UserError(f"unknown --format '{fmt}'; choose from: {choices(FORMATS)}")
+    if fmt == "onnx":
+        require_onnx()
     run_dir = Path(run_dir)
     path = output_path(run_dir, output, fmt)
     best = run_dir / "checkpoints" / "best.ckpt"
@@ -53,7 +60,20 @@ def export_run(run_dir, fmt: str = "safetensors", output=None) -> dict:
     parameters = _check_fits(tensors, model, task, info, best, task_args)
 
     failures: tuple = (OSError,)
-    if fmt == "safetensors":
+    if fmt == "onnx":
+        if model["name"] in NOT_ONNX:
+            raise UserError(f"model {model['name']} cannot be exported as onnx: {NOT_ONNX[model['name']]}; "
+                            f"use --format safetensors")
+        metadata = {"dltool_version": __version__, "run": run_name(run_dir), "task": task, "model": str(model["name"]),
+                    "info": json.dumps(info, default=str), "config": config_text,
+                    "epoch": str(checkpoint.get("epoch", ""))}
+        from dltool.tasks import task_class
+
+        for key in getattr(task_class(task), "own_buffers", ()):  # task=verify's threshold: not in the graph
+            metadata[key] = json.dumps(tensors[key].tolist())
+        graph = onnx_graph(tensors, model, task, info, task_args)
+        write = lambda tmp: write_onnx(graph, tmp, metadata)  # noqa: E731
+    elif fmt == "safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import save_file
 
@@ -165,3 +185,145 @@ def _check_fits(tensors: dict, model: dict, task: str, info, best: Path, task_ar
     except RuntimeError as e:
         raise UserError(f"checkpoint {best} does not fit its model {model['name']}: {first_line(e)}") from e
     return count_parameters(net)
+
+
+def require_onnx() -> None:
+    """A UserError naming the pip command when the optional ``onnx`` extra (onnx, onnxruntime) is not installed."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"--format onnx needs {' and '.join(missing)}: {ONNX_INSTALL}")
+
+
+def onnx_graph(tensors: dict, model: dict, task: str, info: dict, task_args: dict | None = None):
+    """The module to export as ONNX: the task rebuilt around its net with the checkpoint's state (normalization
+    included), in eval mode, computing what the task's forward does (see ``onnx_module``)."""
+    import torch
+
+    from dltool.models import create_model, net_arguments
+    from dltool.tasks import task_class
+
+    cls = task_class(task)
+    with torch.random.fork_rng(devices=[]):
+        net = create_model(model["name"], tuple(tensors["mean"].shape), cls.outputs(info, **(task_args or {})),
+                           **net_arguments(model))
+    module = cls(net, info, tensors["mean"], tensors["std"], {}, {}, 1, **(task_args or {}))
+    module.load_state_dict(tensors)  # strict: every key fits (checked before, by _check_fits)
+    return onnx_module(module).eval()
+
+
+def onnx_module(module):
+    """``module`` (a task) wrapped as the graph to export: input ``x`` (B, *input_shape), float for the tasks that
+    normalize, token ids (int64) for lm and seq2seq. classify, multilabel, segment, detect: the net's raw outputs on
+    (x - mean) / std (logits; detect: the grid before decoding); verify: the L2-normalized embedding; lm: the logits
+    (B, T, V) of each next token; seq2seq: teacher forcing, inputs ``x`` (B, Tx) and ``y_in`` (B, Ty) (``<s>`` then
+    the target but its last token), output the log-probabilities (B, Ty, V) of each next token, -inf outside the
+    target vocabulary (the beam search of dltool translate is not in the graph)."""
+    import copy
+
+    import torch
+
+    cells = [name for name, m in module.named_modules() if isinstance(m, (torch.nn.LSTMCell, torch.nn.GRUCell))]
+    if cells:  # on a copy: the caller's module stays as it is
+        module = copy.deepcopy(module)
+        for name in cells:
+            owner, _, key = name.rpartition(".")
+            parent = module.get_submodule(owner)
+            setattr(parent, key, explicit_cell(getattr(parent, key)))
+
+    class Graph(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, x, y_in=None):
+            return self.module.scores(x, y_in) if self.module.name == "seq2seq" else self.module(x)
+
+    return Graph()
+
+
+def explicit_cell(cell):
+    """An LSTMCell or GRUCell (its parameters, shared) as the equations it computes, gates sliced by their known
+    size: torch.onnx cannot split the fused cell's gates after a packed sequence, whose shapes it does not infer
+    (model attention_rnn). The same numbers up to float rounding (a test compares them)."""
+    import torch
+    import torch.nn.functional as F
+
+    lstm = isinstance(cell, torch.nn.LSTMCell)
+
+    class Cell(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = cell
+            self.n = cell.hidden_size
+
+        def forward(self, x, state):
+            c, n = self.cell, self.n
+            h = state[0] if lstm else state
+            gi, gh = F.linear(x, c.weight_ih, c.bias_ih), F.linear(h, c.weight_hh, c.bias_hh)
+            if lstm:  # PyTorch's gate order: input, forget, cell, output
+                g = gi + gh
+                i, f, o = (torch.sigmoid(g[:, k * n:(k + 1) * n]) for k in (0, 1, 3))
+                c_new = f * state[1] + i * torch.tanh(g[:, 2 * n:3 * n])
+                return o * torch.tanh(c_new), c_new
+            r = torch.sigmoid(gi[:, :n] + gh[:, :n])  # reset, update, new
+            z = torch.sigmoid(gi[:, n:2 * n] + gh[:, n:2 * n])
+            new = torch.tanh(gi[:, 2 * n:] + r * gh[:, 2 * n:])
+            return (1 - z) * new + z * h
+
+    return Cell()
+
+
+def onnx_inputs(graph) -> dict:
+    """Example inputs of the graph (a batch of 2) by name, for tracing; their first dimension stays dynamic."""
+    import torch
+
+    module = graph.module
+    shape = tuple(module.mean.shape)
+    if module.name in ("lm", "seq2seq"):
+        vocabulary = len(module.info["classes"])
+        x = {"x": _ids((2, *shape), vocabulary)}
+        if module.name == "seq2seq":
+            x["y_in"] = _ids((2, int(module.info["target_length"])), vocabulary)
+        return x
+    return {"x": torch.zeros(2, *shape, dtype=module.mean.dtype)}
+
+
+def _ids(shape: tuple, vocabulary: int):
+    """Token ids 1, 2, ... (no padding) of ``shape``, within the vocabulary."""
+    import math
+
+    import torch
+
+    return (torch.arange(math.prod(shape)) % max(vocabulary - 1, 1) + 1).reshape(shape)
+
+
+def write_onnx(graph, path, metadata: dict | None = None) -> None:
+    """Export ``graph`` (``onnx_graph``) to ``path`` as one ONNX file (weights inside) with a dynamic batch
+    dimension (``batch``) on every input and the output, and ``metadata`` as its metadata_props.
+
+    torch's TorchScript-based exporter (``dynamo=False``): the torch.export one (torch's default since 2.9) fixed the
+    batch of the transformer_seq2seq graph and took 2 s a net where this one takes a tenth of that."""
+    import warnings
+
+    import onnx
+    import torch
+
+    inputs = onnx_inputs(graph)
+    names = list(inputs)
+    with warnings.catch_warnings():  # not under no_grad: there nn.TransformerEncoderLayer takes its fused fast path,
+        warnings.simplefilter("ignore")  # an op ONNX lacks; ignored: the exporter's notes on the legacy path
+        try:
+            torch.onnx.export(graph, tuple(inputs.values()), str(path), input_names=names, output_names=["output"],
+                              dynamic_axes={name: {0: "batch"} for name in [*names, "output"]}, dynamo=False,
+                              opset_version=17)
+        except OSError:
+            raise
+        except Exception as e:  # an op torch.onnx has no ONNX form for: not a failed write
+            raise UserError(f"torch.onnx cannot export this {graph.module.name} model: {first_line(e)}") from e
+    proto = onnx.load(str(path))
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))

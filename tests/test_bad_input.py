@@ -30,7 +30,7 @@ from tests.conftest import PERMISSIONS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-MODELS = "choose from: attention_rnn, cnn, cnn_paper, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
+MODELS = "choose from: attention_rnn, cnn, cnn_paper, ctc_rnn, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
 CHEAP = ["data=digits", "trainer.max_epochs=1"]
 CHEAP_TUNE = ["search=lr", *CHEAP, "--trials", "1"]
 CSV = {
@@ -240,7 +240,7 @@ CASES = [
          "optimizer.lr is both set by an override and searched by search space 'lr'"),
     # tasks: a task, a model and data that do not fit
     case("train-unknown-task", ["train", *CHEAP, "task=segmentt"], "unknown task 'segmentt'; choose from: classify, "
-                                                                   "detect, lm, multilabel, segment"),
+                                                                   "ctc, detect, lm, multilabel, segment"),
     case("train-segment-with-a-classifier", ["train", "task=segment", "model=cnn", "data=canvas"],
          "model cnn does not serve task=segment; models that do: unet"),
     case("train-segment-without-masks", ["train", *CHEAP, "task=segment", "model=unet"],
@@ -300,6 +300,14 @@ CASES = [
     case("translate-empty-text", ["translate", "r", "  "], "give a text to translate", needs={"run"}),
     case("translate-unknown-run", ["translate", "nope", "23.01.18"], "run 'nope' not found in {runs}; runs: r",
          needs={"run"}),
+    # task=ctc, data=digit_strings, model=ctc_rnn
+    case("train-ctc-with-a-classifier", ["train", "task=ctc", "data=digit_strings"],
+         "model mlp does not serve task=ctc; models that do: ctc_rnn"),
+    case("train-ctc-on-one-label-an-example", ["train", "task=ctc", "model=ctc_rnn", "data=mnist1d"],
+         "task ctc needs signals labelled with strings (padded, with a blank), e.g. data=digit_strings"),
+    case("train-digit-strings-min-above-max", ["train", "task=ctc", "model=ctc_rnn", "data=digit_strings",
+                                               "data.digits=[4,2]"],
+         "data.digits must be [min, max] with min <= max, got [4, 2]"),
     # task=lm, data=names and dltool sample
     case("train-lm-with-a-classifier", ["train", "task=lm", "data=names"],
          "model mlp does not serve task=lm; models that do: rnn_lm"),
@@ -405,6 +413,8 @@ CASES = [
          needs={"run"}),
     case("export-to-a-device", ["export", "r", "--output", "/dev/full"], "--output /dev/full is not a regular file",
          needs={"run"}),
+    case("export-unknown-format", ["export", "r", "--format", "tflite"],
+         "unknown --format 'tflite'; choose from: safetensors, pt, onnx", needs={"run"}),
     # runs
     case("runs-unknown-sort", ["runs", "--sort", "colour"],
          "unknown --sort 'colour'; choose from: name, model, data, status, train_error", needs={"run"}),

@@ -104,7 +104,7 @@ def _another_model(run):  # a safe checkpoint whose weights do not fit the model
 @pytest.mark.parametrize(
     "damage,args,message",
     [
-        (None, ["r", "--format", "onnx"], "unknown --format 'onnx'; choose from: safetensors, pt"),
+        (None, ["r", "--format", "tflite"], "unknown --format 'tflite'; choose from: safetensors, pt, onnx"),
         (None, ["missing"], "run 'missing' not found in"),
         (_no_checkpoint, ["r"], "run r has no checkpoints/best.ckpt (status: completed)"),
         (_truncated, ["r"], "it is not a safe weights-only checkpoint or is damaged"),

@@ -81,7 +81,7 @@ class AttentionRNN(Net):
         a, _ = self.encoder(packed)
         a, _ = nn.utils.rnn.pad_packed_sequence(a, batch_first=True, total_length=x.shape[1])
         mask = mask | (torch.arange(x.shape[1], device=x.device) == 0)  # an empty source attends to its first pad
-        s = a.new_zeros(len(x), self.decoder_units)
+        s = a.new_zeros(a.shape[0], self.decoder_units)  # shape[0], not len(): a traced export keeps it dynamic
         return a, self.keys(a), mask, s, torch.zeros_like(s)
 
     def attend(self, state: tuple, tokens: torch.Tensor) -> tuple[torch.Tensor, tuple, torch.Tensor]:

@@ -180,7 +180,7 @@ class ConvNet(Net):
     conv_shape: tuple[int, ...]
 
     def forward_features(self, x):  # (B, *input_shape) -> (B, D): the pooled or flattened maps
-        x = x.reshape(len(x), *self.conv_shape)  # (B, C, L) or (B, C, H, W)
+        x = x.reshape(x.shape[0], *self.conv_shape)  # (B, C, L) or (B, C, H, W); shape[0]: an export keeps B dynamic
         return self.pool(self.features(x))
 
 

@@ -90,11 +90,11 @@ class RNN(Net):
         if self.readout == "last":
             h = state[0] if isinstance(state, tuple) else state
             # the top layer's final states; the backward direction's "final" is its output at t = 0
-            h = h[-self.directions:].transpose(0, 1).reshape(len(x), -1)  # (B, D * H)
+            h = h[-self.directions:].transpose(0, 1).flatten(1)  # (B, D * H)
         elif self.readout == "mean":
             h = out.mean(dim=1)  # (B, D * H)
         else:
-            h = out.reshape(len(x), -1)  # (B, T * D * H)
+            h = out.flatten(1)  # (B, T * D * H)
         return self.dropout(h)
 
 

@@ -72,4 +72,4 @@ class YOLO(Net):
         self.head = nn.Sequential(*layers, last)
 
     def forward_features(self, x):  # (B, C, H, W) -> (B, C', S, S): the grid's feature maps
-        return self.features(x.reshape(len(x), *self.conv_shape))
+        return self.features(x.reshape(x.shape[0], *self.conv_shape))  # shape[0]: an ONNX export keeps it dynamic

@@ -23,9 +23,16 @@ def test_every_family_of_classifiers_has_a_model_in_the_default_suite():
     assert {family(n) for n in FIRST_OF_FAMILY} == classifiers and classifiers < set(FAMILIES)
 
 
-# (the segmenter learns in tests/tasks/test_segment.py, the language model in tests/test_lm.py)
+def classifiers() -> list[str]:
+    from dltool.models import _TASKS
+
+    return [n for n in model_names() if "classify" in _TASKS[n]]
+
+
+# (the nets of other tasks learn in their tasks' tests: tests/tasks/test_segment.py, test_detect.py, tests/test_lm.py,
+# tests/test_seq2seq.py)
 @pytest.mark.parametrize("name", [n if n in FIRST_OF_FAMILY else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in model_names() if n not in ("unet", "rnn_lm")])
+                                  for n in classifiers()])
 def test_every_model_learns_digits_in_three_epochs(name, tmp_path):
     """A real run through dltool.train with the model's default config: well under chance (0.9 error) on the test split.
 

@@ -72,8 +72,9 @@ def test_every_model_has_a_default_space_whose_trials_build(tmp_path):
     data = {"classify": ["data=digits"], "segment": ["task=segment", "data=canvas", "data.n=40"],
             "lm": ["task=lm", "data=names", "data.n=60"],
             "seq2seq": ["task=seq2seq", "data=dates", "data.n=60"],
+            "ctc": ["task=ctc", "data=digit_strings", "data.n=40"],
             "detect": ["task=detect", "data=canvas", "data.target=boxes", "data.n=40"]}
-    assert len(model_names()) == 18  # + attention_rnn, transformer_seq2seq, yolo
+    assert len(model_names()) == 19  # + attention_rnn, transformer_seq2seq, yolo, ctc_rnn
     for name in model_names():
         task_data = data[_TASKS[name][0]]
         cfg = compose([f"model={name}", *task_data])
