@@ -19,6 +19,7 @@ def test_two_workers_share_one_storage(tmp_path):
     assert len({r["optimizer.lr"] for r in rows}) == 4  # the workers sample with different seeds
 
 
+@pytest.mark.slow  # five processes starting torch at once: 20 s on 2 cores (two workers share a study in the default suite)
 def test_many_workers_starting_at_once_on_one_sqlite_file(tmp_path):
     """Five separate `dltool tune` processes on a new SQLite study: every trial completes once, with its own number and
     its own draw, no "database is locked" escapes, and every process finishes with the whole study."""
