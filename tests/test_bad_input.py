@@ -275,6 +275,10 @@ CASES = [
          "task.nms must be a number in (0, 1], got 1.5"),
     case("train-yolo-unknown-backbone", ["train", "experiment=detect_canvas", "data.n=40", "model.backbone=unet"],
          "unknown model.backbone 'unet'; choose from: cnn, lenet, resnet, mobilenet, mobilenet_v1, inception"),
+    case("train-yolo-resnet-with-cnn-arguments", ["train", "experiment=detect_canvas", "data.n=40",
+                                                 "model.backbone=resnet"],
+         "model resnet has no parameter kernel_sizes; valid: channels, blocks, width, depth, keep_prob, init "
+         "(model.backbone_args holds cnn's by default: give resnet's own, or model.backbone_args=null for its defaults)"),
     case("train-detect-on-vectors", ["train", "task=detect", "model=yolo", "data=mnist1d"],
          "task detect needs images with boxes (rows of class, x0, y0, x1, y1), e.g. data=canvas data.target=boxes; "
          "this data has inputs (40,) and labels ()"),

@@ -34,7 +34,8 @@ class YOLO(Net):
         input_shape: (C, H, W) images.
         num_outputs: numbers a cell, A * (5 + K) (the task says how many: dltool.tasks.detect).
         backbone: the registered conv net whose conv blocks are the body.
-        backbone_args: that net's arguments (its own config keys, e.g. channels, kernel_sizes); {} for its defaults.
+        backbone_args: that net's arguments (its own config keys, e.g. channels, kernel_sizes); None for its
+            defaults.
         hidden: channels of the 3x3 convolution between body and head; 0 = none.
         init: auto, he, xavier or torch (the head's layers).
     """
@@ -46,11 +47,18 @@ class YOLO(Net):
                             f"this data has inputs of shape {tuple(input_shape)}")
         if backbone not in BACKBONES:
             raise UserError(f"unknown model.backbone '{backbone}'; choose from: {choices(BACKBONES)}")
+        backbone_args = {} if backbone_args is None else backbone_args  # null: the backbone's own defaults
         if not isinstance(backbone_args, dict):
             raise UserError(f"model.backbone_args must be a mapping of {backbone}'s arguments, got {backbone_args!r}")
         hidden = check_number(hidden, "model.hidden", low=0, integer=True)
         check_common(1.0, init)
-        net = create_model(backbone, input_shape, 1, **backbone_args)
+        try:
+            net = create_model(backbone, input_shape, 1, **backbone_args)
+        except UserError as e:
+            if backbone != "cnn" and backbone_args == BACKBONE_ARGS:
+                raise UserError(f"{e} (model.backbone_args holds cnn's by default: give {backbone}'s own, or "
+                                "model.backbone_args=null for its defaults)") from e
+            raise
         if not isinstance(net, ConvNet):
             raise UserError(f"model.backbone={backbone} is not a conv net with conv blocks")
         self.conv_shape = net.conv_shape

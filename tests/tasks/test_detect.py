@@ -189,7 +189,7 @@ def test_yolo_takes_a_backbone_and_checks_its_grid():
     assert net.grid == 4 and net(torch.zeros(2, 1, 32, 32)).shape == (2, 16, 4, 4)
     # three 3x3 convs with batch norm (no bias): 9 (1x4 + 4x4 + 4x4) + 3 x 8 BN; the 1x1 head 4 x 16 + 16
     assert count_parameters(net) == 9 * (4 + 16 + 16) + 3 * 8 + 4 * 16 + 16
-    assert create_model("yolo", (1, 32, 32), 8, backbone="resnet", backbone_args={}).grid == 8  # resnet: halves twice
+    assert create_model("yolo", (1, 32, 32), 8, backbone="resnet", backbone_args=None).grid == 8  # resnet: halves twice
     with pytest.raises(UserError, match="model yolo needs a square grid; backbone cnn maps"):
         create_model("yolo", (1, 32, 16), 8, backbone_args={"channels": [4, 4, 4]})
     with pytest.raises(UserError, match=r"model yolo needs images \(channels, height, width\)"):
