@@ -211,6 +211,10 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
         from dltool.ctc_scores import ctc_scores
 
         scores, write_pictures = ctc_scores(y_true, predictions, setup.data.info, metric)
+    elif task == "trigger":  # output frames at probability >= 0.5
+        from dltool.trigger_scores import trigger_scores
+
+        scores, write_pictures = trigger_scores(y_true, predictions, metric)
     elif task == "verify":  # at the threshold the best checkpoint chose on dev
         scores, write_pictures = verify_scores(y_true, predictions, setup.data.info, metric, float(module.threshold))
     else:

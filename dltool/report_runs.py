@@ -14,7 +14,8 @@ FIGURES = {"classify": (("accuracy", None),), "segment": (("mIoU", "miou"), ("pi
            "lm": (("perplexity", "perplexity"),), "verify": (("AUC", "auc"), ("one-shot", "one_shot")),
            "detect": (("mAP@.5", "map50"), ("mAP@.5:.95", "map"), ("recall", "recall")),
            "seq2seq": (("exact", "exact_match"), ("tokens", "token_accuracy"), ("BLEU", "bleu")),
-           "ctc": (("exact", "exact_match"),)}
+           "ctc": (("exact", "exact_match"),),
+           "trigger": (("F1", "f1"), ("precision", "precision"), ("recall", "recall"))}
 
 
 def print_run(result: dict, runs_dir: Path) -> None:

@@ -28,7 +28,8 @@ DETECT_METRICS = ("error", "map50", "map", "recall")  # task=detect: COCOeval's 
 TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS, "multilabel": MULTILABEL_METRICS, "lm": LM_METRICS,
                 "verify": VERIFY_METRICS, "detect": DETECT_METRICS,
                 "seq2seq": ("error", "exact_match", "bleu", "token_accuracy"),  # dltool.beam_analysis
-                "ctc": ("error", "cer", "exact_match")}  # dltool.ctc_scores
+                "ctc": ("error", "cer", "exact_match"),  # dltool.ctc_scores
+                "trigger": ("error", "f1", "precision", "recall", "frame_error")}  # dltool.trigger_scores
 DEFAULTS = {"average": "macro", "positive_label": None, "beta": 1.0, "class_weights": None, "weight_by": "true"}
 AVERAGES = ("macro", "micro", "weighted", "binary")
 WEIGHT_BY = ("true", "predicted")

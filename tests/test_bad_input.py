@@ -312,6 +312,13 @@ CASES = [
     case("train-digit-strings-min-above-max", ["train", "task=ctc", "model=ctc_rnn", "data=digit_strings",
                                                "data.digits=[4,2]"],
          "data.digits must be [min, max] with min <= max, got [4, 2]"),
+    case("train-trigger-with-a-classifier", ["train", "task=trigger", "data=digit_strings", "data.target=trigger"],
+         "model mlp does not serve task=trigger; models that do: ctc_rnn"),
+    case("train-trigger-on-strings", ["train", "task=trigger", "model=ctc_rnn", "data=digit_strings", "data.n=40"],
+         "task trigger needs signals with a 0/1 label a frame, e.g. data=digit_strings data.target=trigger"),
+    case("train-digit-strings-unknown-target", ["train", "task=trigger", "model=ctc_rnn", "data=digit_strings",
+                                                "data.target=boxes"],
+         "unknown data.target 'boxes'; choose from: strings, trigger"),
     # task=lm, data=names and dltool sample
     case("train-lm-with-a-classifier", ["train", "task=lm", "data=names"],
          "model mlp does not serve task=lm; models that do: rnn_lm"),
