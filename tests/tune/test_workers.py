@@ -53,6 +53,7 @@ def test_a_stopped_worker_process_exits_quietly_and_the_parent_speaks(monkeypatc
     assert stop.value.code == 2 and capsys.readouterr().err == "dltool: error: worker 1: bad\n"
 
 
+@pytest.mark.slow  # 20 s on 2 cores; tests/tune/test_liveness.py takes over a killed worker's trial in the default suite
 def test_a_worker_killed_among_several_is_taken_over_by_the_others(tmp_path):
     """`--workers 2`, one worker SIGKILLed mid-trial: the other fails its trial, re-runs it, and the command ends 0."""
     import os
