@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 
 
 ORDER = ("train", "config", "tune", "curve", "diagnose", "errors", "evaluate", "export", "runs", "models",
-         "gradcheck", "style", "sample", "translate")
+         "gradcheck", "style", "sample", "translate", "tag")
 
 
 class _OneLineErrors(TyperGroup):

@@ -1,6 +1,6 @@
 """The course's tools beyond training: diagnose (the gaps and what to try), gradcheck (backprop against two-sided
-differences), errors (error analysis), style (neural style transfer), sample (a language model's names) and translate (a
-translator's output and attention). Each
+differences), errors (error analysis), style (neural style transfer), sample (a language model's names), translate (a
+translator's output and attention) and tag (a named-entity tagger's tags). Each
 registers on the one app of dltool.cli_base; heavy imports stay inside the commands."""
 
 from __future__ import annotations
@@ -247,3 +247,34 @@ def translate(
     typer.echo(result["translation"])
     where = f"; attention map in {result['attention']}" if result["attention"] else ""
     typer.echo(f"P = {result['probability']:.4f} (beam {result['beam']}, alpha {result['alpha']:g}){where}")
+
+
+@command
+def tag(
+    run: Annotated[str, typer.Argument(help="A task=tag run: a run name in --runs-dir, or a path to a run folder.", show_default=False)],
+    text: Annotated[str, typer.Argument(help="The sentence to tag, e.g. \"Yesterday Teddy Roosevelt flew to Paris\".", show_default=False)],
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """Tag each word of a sentence with a named-entity tagger (course 5's named-entity recognition) and name the
+    entities its BIO tags make.
+
+    Examples: dltool tag my-ner-run "Yesterday Teddy Roosevelt flew to Paris" | dltool tag my-ner-run "Mr Smith works for Acme" --json
+    """
+    from dltool.runs import find_run
+    from dltool.tagging import check_text, tag_run
+
+    check_text(text)  # before the run is looked up: a mistake in the text first
+    run_dir = find_run(run, runs_dir)
+    result = tag_run(run_dir, text)
+    warn_unfinished(run_dir)
+    if json_out:
+        print_json(result)
+        return
+    if result["unknown"]:
+        typer.echo(f"not in the run's vocabulary, read as <unk>: {' '.join(result['unknown'])}", err=True)
+    width = max(len(w["word"]) for w in result["words"])
+    for w in result["words"]:
+        typer.echo(f"{w['word']:<{width}}  {w['tag']:<7} {w['probability']:.3f}{'  <unk>' if w['unknown'] else ''}")
+    found = "; ".join(f"{e['type']}: {e['text']}" for e in result["entities"]) or "none"
+    typer.echo(f"entities: {found}")

@@ -215,6 +215,10 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
         from dltool.trigger_scores import trigger_scores
 
         scores, write_pictures = trigger_scores(y_true, predictions, metric)
+    elif task == "tag":  # entities of the predicted tags against the true ones, span and type
+        from dltool.tag_scores import tag_scores
+
+        scores, write_pictures = tag_scores(y_true, predictions, setup.data.info, metric, x.cpu().numpy())
     elif task == "verify":  # at the threshold the best checkpoint chose on dev
         scores, write_pictures = verify_scores(y_true, predictions, setup.data.info, metric, float(module.threshold))
     else:

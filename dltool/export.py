@@ -219,7 +219,8 @@ def onnx_module(module):
     (x - mean) / std (logits; detect: the grid before decoding); verify: the L2-normalized embedding; lm: the logits
     (B, T, V) of each next token; seq2seq: teacher forcing, inputs ``x`` (B, Tx) and ``y_in`` (B, Ty) (``<s>`` then
     the target but its last token), output the log-probabilities (B, Ty, V) of each next token, -inf outside the
-    target vocabulary (the beam search of dltool translate is not in the graph)."""
+    target vocabulary (the beam search of dltool translate is not in the graph); tag: input (B, T, 2) word and shape
+    ids, output the scores (B, T, K) of each word's tags."""
     import copy
 
     import torch
@@ -287,6 +288,9 @@ def onnx_inputs(graph) -> dict:
         if module.name == "seq2seq":
             x["y_in"] = _ids((2, int(module.info["target_length"])), vocabulary)
         return x
+    if module.name == "tag":  # word ids (within the data's words) beside shape ids (within the shapes)
+        return {"x": torch.stack([_ids((2, shape[0]), len(module.info["words"])),
+                                  _ids((2, shape[0]), len(module.info["shapes"]))], dim=-1)}
     return {"x": torch.zeros(2, *shape, dtype=module.mean.dtype)}
 
 

@@ -15,7 +15,8 @@ FIGURES = {"classify": (("accuracy", None),), "segment": (("mIoU", "miou"), ("pi
            "detect": (("mAP@.5", "map50"), ("mAP@.5:.95", "map"), ("recall", "recall")),
            "seq2seq": (("exact", "exact_match"), ("tokens", "token_accuracy"), ("BLEU", "bleu")),
            "ctc": (("exact", "exact_match"),),
-           "trigger": (("F1", "f1"), ("precision", "precision"), ("recall", "recall"))}
+           "trigger": (("F1", "f1"), ("precision", "precision"), ("recall", "recall")),
+           "tag": (("F1", "f1"), ("tokens", "token_accuracy"))}
 
 
 def print_run(result: dict, runs_dir: Path) -> None:

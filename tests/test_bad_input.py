@@ -30,7 +30,7 @@ from tests.conftest import PERMISSIONS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-MODELS = "choose from: attention_rnn, cnn, cnn_paper, ctc_rnn, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
+MODELS = "choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
 CHEAP = ["data=digits", "trainer.max_epochs=1"]
 CHEAP_TUNE = ["search=lr", *CHEAP, "--trials", "1"]
 CSV = {
@@ -46,6 +46,7 @@ CSV = {
     "duplicate-column": "f0,f1,label,f3,label\n1,2,x,3,y\n4,5,y,6,x\n",
     "empty-label-column": "f,a,b\n1,,1\n2,,0\n3,,1\n",
     "bad-label-value": "f,a,b\n1,0,1\n2,yes,0\n",
+    "conll-not-bio": "Teddy B-PER\nParis LOC\n",  # a CoNLL file for data=entities whose second tag is not BIO
     # error-analysis sheets for dltool errors --tally
     "sheet-no-tags": "index,true,predicted,confidence,note\n1,3,5,0.9,\n",
     "sheet-not-a-sheet": "a,b,label\n1,2,x\n",
@@ -219,7 +220,7 @@ CASES = [
     case("tune-unknown-key", ["tune", *CHEAP_TUNE, "optimizer.lrr=0.1"],
          "unknown key 'optimizer.lrr'; valid keys of optimizer: name, lr, beta1, beta2, eps, weight_decay"),
     case("tune-unknown-search-space", ["tune", *CHEAP_TUNE, "search=nope"],
-         "unknown search space 'nope'; choose from: attention_rnn, cnn, cnn_paper, gru"),
+         "unknown search space 'nope'; choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, gru"),
     case("tune-unknown-sampler", ["tune", *CHEAP_TUNE, "--sampler", "bayes"],
          "unknown --sampler 'bayes'; choose from: random, tpe, grid"),
     case("tune-zero-trials", ["tune", *CHEAP_TUNE, "--trials", "0"], "--trials must be at least 1, got 0"),
@@ -347,7 +348,7 @@ CASES = [
     # models
     case("models-model-override", ["models", "model=cnn"], "give data overrides only (e.g. data=digits)"),
     case("models-unknown-data", ["models", "data=nope"],
-         "unknown data 'nope'; choose from: canvas, csv, dates, digits, mnist1d, mnist1d_shift"),
+         "unknown data 'nope'; choose from: canvas, csv, dates, digit_strings, digits, entities, mnist1d, mnist1d_shift"),
     case("models-unknown-key", ["models", "data.nokey=1"], "unknown key 'data.nokey'; valid keys of data: name"),
     case("models-bad-bool", ["models", "data=digits", "data.normalize=maybe"],
          "data.normalize must be true or false, got 'maybe'"),
@@ -480,6 +481,22 @@ CASES = [
     case("train-multirun-of-a-group", ["train", "-m", *CHEAP, "optimizer=adam,sgd"],
          "optimizer=adam,sgd: a multirun sweeps config keys, not groups"),
     case("train-multirun-nothing-swept", ["train", "-m", *CHEAP], "-m/--multirun needs a swept override"),
+    # task=tag, data=entities, model=brnn_tagger and dltool tag
+    case("train-tag-with-a-classifier", ["train", "task=tag", "data=entities", "data.n=40"],
+         "model mlp does not serve task=tag; models that do: brnn_tagger"),
+    case("train-tag-on-classes", ["train", "task=tag", "model=brnn_tagger", "data=digits"],
+         "task tag needs sentences with a tag a word, e.g. data=entities"),
+    case("train-entities-missing-file", ["train", "task=tag", "model=brnn_tagger", "data=entities",
+                                         "data.path=nope.conll"], "data file not found: nope.conll"),
+    case("train-entities-not-bio", ["train", "task=tag", "model=brnn_tagger", "data=entities", "data.path={csv}"],
+         "line 2: expected a word and a BIO tag (O, B-TYPE or I-TYPE), got 'Paris LOC'", csv="conll-not-bio"),
+    case("train-tagger-bad-bidirectional", ["train", "task=tag", "model=brnn_tagger", "data=entities", "data.n=40",
+                                            "model.bidirectional=maybe"],
+         "model.bidirectional must be true or false, got 'maybe'"),
+    case("tag-a-classify-run", ["tag", "r", "Teddy Roosevelt flew to Paris"],
+         "run r learned task=classify: dltool tag needs a tagger (task=tag)", needs={"run"}),
+    case("tag-empty-text", ["tag", "r", "  "], "give a sentence to tag", needs={"run"}),
+    case("tag-unknown-run", ["tag", "nope", "Teddy"], "run 'nope' not found in {runs}; runs: r", needs={"run"}),
 ]
 
 

@@ -34,6 +34,8 @@ CASES = {  # task -> (info, example shape, token ids?)
     "seq2seq": ({"classes": VOCABULARY, "tokens": TOKENS, "target_vocabulary": VOCABULARY[3:8], "target_length": 5},
                 (12,), True),
     "ctc": ({"classes": list("abc"), "blank": 0, "pad": -1}, (40,), False),
+    "tag": ({"classes": ["O", "B-PER", "I-PER"], "words": VOCABULARY, "vocabulary": VOCABULARY[:6],
+             "shapes": ["<pad>", *"abcdef"]}, (12, 2), True),
 }
 TASK_ARGS = {"detect": {"anchors": 2}, "verify": {"dim": 6}}
 
@@ -66,6 +68,8 @@ def batch(module, shape, tokens, n: int) -> dict:
         return {"x": torch.randn(n, *shape, generator=g)}
     x = {"x": torch.randint(1, len(VOCABULARY), (n, *shape), generator=g)}
     x["x"][torch.arange(shape[0]) >= torch.randint(1, shape[0] + 1, (n, 1), generator=g)] = TOKENS["pad"]  # padded
+    if module.name == "tag":  # shape ids within the shapes
+        x["x"][..., 1] %= len(module.info["shapes"])
     if module.name == "seq2seq":
         x["y_in"] = torch.randint(1, len(VOCABULARY), (n, module.info["target_length"]), generator=g)
     return x

@@ -122,7 +122,7 @@ def test_a_parameter_must_name_a_config_key():
 
 
 def test_bad_spaces(tmp_path):
-    with pytest.raises(UserError, match="unknown search space 'nope'; choose from: attention_rnn, cnn, cnn_paper, gru, .*, lr, "):
+    with pytest.raises(UserError, match="unknown search space 'nope'; choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, gru, .*, lr, "):
         load_space("nope", compose())
     empty = tmp_path / "empty.yaml"
     empty.write_text("params: {}\n")

@@ -14,7 +14,8 @@ from dltool.data.splits import split, subset
 from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.metrics import SPLITS
 
-LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas", "names", "dates", "digit_strings")  # module names under dltool.data
+LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas", "names", "dates", "digit_strings",
+           "entities")  # module names under dltool.data
 
 
 @dataclass

@@ -19,11 +19,12 @@ IMAGES_ONLY = SEGMENTERS + DETECTORS  # nets of maps: they take (C, H, W) images
 SEQ2SEQ = [n for n in model_names() if "seq2seq" in _TASKS[n]]  # source ids (T,) in; alone, one decoder step out
 TOKENS = LANGUAGE + SEQ2SEQ  # the models that read token ids
 RECOGNIZERS = [n for n in model_names() if "ctc" in _TASKS[n]]  # signals (L,) in, a score a class a frame out
+TAGGERS = [n for n in model_names() if "tag" in _TASKS[n]]  # (word, shape) ids (T, 2) in, a score a tag a word out
 
 
 def inputs(name: str, shape: tuple[int, ...], n: int = 3) -> torch.Tensor:
     """A batch a net takes: token ids for a language model, numbers for the others."""
-    return torch.randint(0, 4, (n, *shape)) if name in TOKENS else torch.randn(n, *shape)
+    return torch.randint(0, 4, (n, *shape)) if name in TOKENS + TAGGERS else torch.randn(n, *shape)
 
 
 def test_every_model_has_a_config_and_every_config_a_model():
@@ -31,7 +32,7 @@ def test_every_model_has_a_config_and_every_config_a_model():
 
 
 def test_every_model_serves_a_task():
-    assert set(CLASSIFIERS) | set(IMAGES_ONLY) | set(TOKENS) | set(RECOGNIZERS) == set(model_names())
+    assert set(CLASSIFIERS) | set(IMAGES_ONLY) | set(TOKENS) | set(RECOGNIZERS) | set(TAGGERS) == set(model_names())
     assert SEGMENTERS == ["unet"] and DETECTORS == ["yolo"] and RECOGNIZERS == ["ctc_rnn"]
     assert LANGUAGE == ["rnn_lm"] and SEQ2SEQ == ["attention_rnn", "transformer_seq2seq"]
 
@@ -69,6 +70,9 @@ def test_every_tensor_has_one_state_dict_key(name, shape):
         pytest.skip("a language model takes sequences of token ids only")
     if name in RECOGNIZERS and len(shape) != 1:
         pytest.skip("a CTC recognizer takes signals only")
+    if name in TAGGERS and len(shape) != 1:
+        pytest.skip("a tagger takes sentences of word and shape ids only")
+    shape = (12, 2) if name in TAGGERS else shape
     state = create_model(name, shape, 10).state_dict()
     owners: dict[int, str] = {}
     for key, tensor in state.items():
@@ -78,7 +82,7 @@ def test_every_tensor_has_one_state_dict_key(name, shape):
 
 
 def test_unknown_model_and_unknown_argument_name_the_choices():
-    with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: attention_rnn, cnn, cnn_paper, .*mlp, .*resnet"):
+    with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, .*mlp, .*resnet"):
         create_model("resnet9", (40,), 10)
     with pytest.raises(UserError, match="model mlp has no parameter width; valid: hidden, activation"):
         create_model("mlp", (40,), 10, width=3)
@@ -105,7 +109,7 @@ def test_models_refuse_a_shape_they_cannot_take_in_one_line(name):
 
 def _nets():
     for name in model_names():
-        for shape in ([(1, 8, 8)] if name in IMAGES_ONLY else [(12,)] if name in TOKENS else [(40,)] if name in RECOGNIZERS else SHAPES):
+        for shape in ([(1, 8, 8)] if name in IMAGES_ONLY else [(12, 2)] if name in TAGGERS else [(12,)] if name in TOKENS else [(40,)] if name in RECOGNIZERS else SHAPES):
             yield name, shape
 
 
@@ -116,7 +120,7 @@ def test_every_net_is_features_then_a_head(name, shape):
     net = create_model(name, shape, 4).eval()
     x = inputs(name, shape)
     features = net.forward_features(x)
-    assert len(features) == 3 and features.ndim == (4 if name in IMAGES_ONLY else 3 if name in TOKENS + RECOGNIZERS else 2)
+    assert len(features) == 3 and features.ndim == (4 if name in IMAGES_ONLY else 3 if name in TOKENS + RECOGNIZERS + TAGGERS else 2)
     torch.testing.assert_close(net.head(features), net(x), rtol=0, atol=0)
 
 
@@ -131,7 +135,8 @@ def test_reset_head_gives_new_outputs_and_keeps_the_body(name, shape):
     assert net.reset_head(7) is net
     out = net(x)
     assert out.shape[:2] == (3, 7) or name in LANGUAGE and out.shape == (3, 12, 7) or \
-        name in SEQ2SEQ and out.shape == (3, 1, 7) or name in RECOGNIZERS and out.shape == (3, 5, 7)
+        name in SEQ2SEQ and out.shape == (3, 1, 7) or name in RECOGNIZERS and out.shape == (3, 5, 7) or \
+        name in TAGGERS and out.shape == (3, 12, 7)
     torch.testing.assert_close(net.forward_features(x), features, rtol=0, atol=0)
     after = net.state_dict()
     assert all(torch.equal(after[k], v) for k, v in body.items())
