@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from dltool.data import Pools
-from dltool.errors import UserError, check_bool, check_number, first_line
+from dltool.data.sources import read_text
+from dltool.errors import UserError, check_bool, check_number
 
 SPECIALS = ("<pad>", "<unk>")
 PAD, UNK = 0, 1
@@ -114,14 +115,7 @@ def generate(n: int, seed: int) -> list[tuple[list[str], list[str]]]:
 
 def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
     """The sentences of a CoNLL-style file: (words, tags), a word and its tag a line, blank lines between."""
-    if not path.is_file():
-        raise UserError(f"data file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path} is not UTF-8 text (byte {e.start}): give a word and its tag a line") from e
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or first_line(e)}") from e
+    text = read_text(path, "a word and its tag a line")
     sentences, words, tags = [], [], []
     for number, line in enumerate(text.splitlines(), 1):
         fields = line.split()

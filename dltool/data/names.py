@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from dltool.data import Pools
-from dltool.errors import UserError, check_bool, check_number, choices, first_line
+from dltool.data.sources import read_text
+from dltool.errors import UserError, check_bool, check_number, choices
 
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 PAD, START, END, UNK = range(len(SPECIALS))
@@ -60,14 +61,7 @@ def generate(n: int, locales: list[str], kind: str, seed: int, lowercase: bool =
 
 def read_items(path: Path, lowercase: bool) -> list[str]:
     """The lines of the user's file, stripped, blank ones skipped, each kept once (the first time)."""
-    if not path.is_file():
-        raise UserError(f"data file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path} is not UTF-8 text (byte {e.start}): give a text file, one item a line") from e
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or first_line(e)}") from e
+    text = read_text(path, "a text file, one item a line")
     items = (line.strip() for line in text.splitlines())
     return list(dict.fromkeys(item.lower() if lowercase else item for item in items if item))
 

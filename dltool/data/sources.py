@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from dltool.errors import UserError
+from dltool.errors import UserError, first_line
 
 BLOCK = 1 << 22  # bytes read at a time
 
@@ -57,3 +57,16 @@ def _short(digest) -> str:
 
 def _size(n) -> str:
     return f"{n:,}" if isinstance(n, int) and not isinstance(n, bool) else str(n)
+
+
+def read_text(path: Path, expected: str) -> str:
+    """The user's UTF-8 text file, or a UserError in one line: missing, not UTF-8 (``expected`` says what to give,
+    e.g. "one item a line"), unreadable."""
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not UTF-8 text (byte {e.start}): give {expected}") from e
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or first_line(e)}") from e
