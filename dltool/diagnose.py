@@ -41,7 +41,8 @@ GAPS = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
 RUNGS = {"avoidable_bias": ("human", "train"), "variance": ("train", "train_dev"), "data_mismatch": ("train_dev", "dev"),
          "dev_overfitting": ("dev", "test")}  # each gap: the later rung minus the earlier one
 TOLERANCE = 0.01  # one percentage point
-SHEET_TASKS = ("classify", "multilabel")  # the tasks whose examples are right or wrong (Task.mistakes): dltool errors
+# the tasks whose examples are right or wrong (Task.mistakes): what dltool errors samples
+SHEET_TASKS = ("classify", "multilabel", "seq2seq", "ctc", "tag")
 LABELS = {"avoidable_bias": "avoidable bias", "variance": "variance", "data_mismatch": "data mismatch",
           "dev_overfitting": "dev overfitting", "none": "none"}
 

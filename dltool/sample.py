@@ -21,7 +21,7 @@ from pathlib import Path
 from dltool.errors import UserError, check_number
 from dltool.runs import read_config, run_name, write_text
 
-HOW = "train one with: dltool train task=lm data=names model=rnn_lm"
+HOW = "train one with: dltool train task=lm data=names model=rnn_lm (or model=transformer_lm)"
 
 
 def check_options(n, temperature, seed, max_length) -> None:
@@ -34,7 +34,7 @@ def check_options(n, temperature, seed, max_length) -> None:
 
 
 def draw(net, n: int, tokens: dict, temperature: float, seed: int, max_length: int, device, autocast=None):
-    """(n, max_length) ids of ``n`` names drawn from ``net`` (an rnn_lm: ``step``), padded after their end token;
+    """(n, max_length) ids of ``n`` names drawn from ``net`` (an rnn_lm or a transformer_lm: ``step``), padded after their end token;
     ``tokens`` the data's special ids (pad, start, end, unk). Probabilities are drawn from on the CPU, with the seeded
     generator, so that the same seed gives the same names wherever the net runs."""
     import contextlib

@@ -9,7 +9,10 @@ work. Categories overlap, so the shares need not sum to 1.
 
 The split is rebuilt and predicted exactly as ``dltool evaluate`` does (``dltool.evaluate.split_predictions``); which
 examples are mistakes is the task's (``Task.mistakes``): classification's wrong class, multi-label's example with any
-known label wrong. Segmentation has no per-example right or wrong and is refused. Sampling is seeded
+known label wrong, a translation or a recognized digit string not exactly the reference, a sentence whose entities
+are not all found right; how each is written is the task's too (``Task.describe``): text examples (a date to
+translate, a sentence to tag) get an ``input`` column and no picture. Segmentation has no per-example right or wrong
+and is refused. Sampling is seeded
 (``numpy.random.default_rng(seed)``): same run, split and seed, same sheet. Files are written atomically, the picture
 first and ``errors-<split>.json`` (what was sampled) last; a sheet with a person's work in it is never overwritten
 without ``--force``.
@@ -29,12 +32,14 @@ from dltool.metrics import SPLITS
 from dltool.runs import read_config, read_metrics, run_name, write_json, write_text
 
 FIXED = ("index", "true", "predicted", "confidence")  # the first columns of every sheet; ``note`` is the last
+TEXT_FIXED = ("index", "input", "true", "predicted", "confidence")  # those of a sheet of text examples (Task.describe)
 NOTE = "note"
-RESERVED = (*FIXED, NOTE)
+RESERVED = (*TEXT_FIXED, NOTE)
 DEFAULT_TAGS = "dog,great_cat,blurry,mislabeled"  # the course's categories
 DEFAULT_N = 100  # the course looks at about 100 mistakes
 MAX_PANELS = 64  # the picture shows at most this many of the sampled mistakes
 SHEET_NAME = re.compile(r"errors-(train|train_dev|dev|test)\.csv")
+SHARE_TASKS = ("classify", "seq2seq")  # whose error is the share of examples that are mistakes
 MISLABELED = re.compile(r"mislabel", re.IGNORECASE)
 MISLABEL_ADVICE = "fix labels in dev and test alike, and look at some examples it got right too"
 
@@ -69,13 +74,6 @@ def sample(wrong, n: int, seed: int):
     return np.sort(np.random.default_rng(seed).choice(candidates, size=n, replace=False))
 
 
-def describe(value, classes: list[str]) -> str:
-    """A label as the sheet writes it: a class name, or the labels that are present joined by ``;`` ("" if none)."""
-    if getattr(value, "ndim", 0) == 0:
-        return classes[int(value)]
-    return ";".join(name for name, v in zip(classes, value) if v == 1)
-
-
 def check_split(split: str) -> str:
     if split not in SPLITS:
         raise UserError(f"unknown --split '{split}'; choose from: {choices(SPLITS)}")
@@ -108,31 +106,35 @@ def make_sheet(run_dir, split: str = "dev", n: int = DEFAULT_N, tags: str = DEFA
     task = ((read_config(run_dir) or {}).get("task") or {}).get("name", "classify")
     if task not in SHEET_TASKS:  # the tasks whose Task has ``mistakes`` (a test holds them equal)
         raise UserError(f"run {run_name(run_dir)} learned task={task}, which has no per-example right or wrong to "
-                        f"sample; dltool errors works for task {' and '.join(SHEET_TASKS)}")
+                        f"sample; dltool errors works for task {choices(SHEET_TASKS)}")
     sheet = sheet_path(run_dir, split)
     _check_overwrite(sheet, run_dir, force)
 
     setup, x, y_true, predictions = split_predictions(run_dir, split, overrides)
-    classes = [str(c) for c in setup.data.classes]
     as_tensors = {k: torch.from_numpy(v) for k, v in predictions.items()}
     wrong = setup.module.mistakes(as_tensors, torch.from_numpy(y_true)).numpy()
     chosen = sample(wrong, n, seed)
-    rows = [{"index": int(i), "true": describe(y_true[i], classes), "predicted": describe(predictions["predicted"][i],
-             classes), "confidence": float(predictions["confidence"][i])} for i in chosen]
+    inputs = x.cpu().numpy()
+    rows = [{"index": int(i), **setup.module.describe(inputs[i], y_true[i], predictions["predicted"][i]),
+             "confidence": float(predictions["confidence"][i])} for i in chosen]
     result = {"run": run_name(run_dir), "task": task, "split": split, "examples": len(y_true),
               "mistakes": int(wrong.sum()), "sampled": len(rows), "n": n, "seed": seed, "tags": tag_list,
               "sheet": None, "picture": None, "panels": 0, "next": None}
     if not rows:  # nothing wrong: nothing to analyse, and nothing written
         return result
-    from dltool.sheet_report import contact_sheet
+    text = rows[0]["input"] is not None  # text examples are read in the sheet itself; others are drawn
+    picture, panels = sheet.with_suffix(".png"), [] if text else rows[:MAX_PANELS]
+    if panels:
+        from dltool.sheet_report import contact_sheet
 
-    panels = rows[:MAX_PANELS]
-    title = (f"run {result['run']}: {len(rows)} of {result['mistakes']} mistakes on the {split} split"
-             + (f" (the first {MAX_PANELS} shown)" if len(rows) > MAX_PANELS else ""))
-    picture = sheet.with_suffix(".png")
-    contact_sheet(picture, x[torch.as_tensor([r["index"] for r in panels])].float().cpu().numpy(), panels, title)
+        title = (f"run {result['run']}: {len(rows)} of {result['mistakes']} mistakes on the {split} split"
+                 + (f" (the first {MAX_PANELS} shown)" if len(rows) > MAX_PANELS else ""))
+        contact_sheet(picture, inputs[[r["index"] for r in panels]].astype("float32"), panels, title)
+    elif picture.exists():  # a picture of another sampling would pass for this one's
+        picture.unlink()
     write_text(sheet, sheet_text(rows, tag_list))
-    result.update(sheet=str(sheet), picture=str(picture), panels=len(panels), next=next_command(run_dir, sheet))
+    result.update(sheet=str(sheet), picture=str(picture) if panels else None, panels=len(panels),
+                  next=next_command(run_dir, sheet))
     write_json(run_dir / f"errors-{split}.json", {k: result[k] for k in (
         "run", "task", "split", "examples", "mistakes", "sampled", "n", "seed", "tags")} | {"indices": [
             r["index"] for r in rows]})
@@ -140,12 +142,14 @@ def make_sheet(run_dir, split: str = "dev", n: int = DEFAULT_N, tags: str = DEFA
 
 
 def sheet_text(rows: list[dict], tags: list[str]) -> str:
-    """The CSV of a new sheet: the fixed columns filled, the tag and note columns empty."""
+    """The CSV of a new sheet: the fixed columns filled (``input`` too for text examples), the tag and note columns
+    empty."""
+    fixed = TEXT_FIXED if rows and rows[0]["input"] is not None else FIXED
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*FIXED, *tags, NOTE])
+    writer.writerow([*fixed, *tags, NOTE])
     for r in rows:
-        writer.writerow([r["index"], r["true"], r["predicted"], f"{r['confidence']:.6f}", *("" for _ in tags), ""])
+        writer.writerow([*(r[k] for k in fixed[:-1]), f"{r['confidence']:.6f}", *("" for _ in tags), ""])
     return buffer.getvalue()
 
 
@@ -179,10 +183,11 @@ def read_sheet(path: Path) -> tuple[list[str], list[dict]]:
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise UserError(f"cannot read sheet {path}: {first_line(e)}") from None
     header = [cell.strip() for cell in table[0]] if table else []
-    if header[:len(FIXED)] != list(FIXED) or header.count(NOTE) != 1:
-        raise UserError(f"{path} is not an errors sheet: its columns must be {', '.join(FIXED)}, then the tags and "
-                        f"{NOTE}; it has {', '.join(header) or 'none'}")
-    tags = [c for c in header[len(FIXED):] if c != NOTE]
+    fixed = TEXT_FIXED if header[1:2] == ["input"] else FIXED
+    if header[:len(fixed)] != list(fixed) or header.count(NOTE) != 1:
+        raise UserError(f"{path} is not an errors sheet: its columns must be {', '.join(FIXED)} (with input after "
+                        f"index for text), then the tags and {NOTE}; it has {', '.join(header) or 'none'}")
+    tags = [c for c in header[len(fixed):] if c != NOTE]
     if not tags:
         raise UserError(f"{path} has no tag columns: add one a category between confidence and note "
                         f"(e.g. {DEFAULT_TAGS.replace(',', ', ')})")
@@ -260,7 +265,7 @@ def tally_sheet(run_dir, sheet, split: str | None = None) -> dict:
     if record is None:
         notes.append(f"run {run_name(run_dir)} has no readable errors-{split}.json (what `dltool errors` sampled): "
                      f"the sheet's rows could not be checked against it")
-    if task != "classify":
+    if task not in SHARE_TASKS:
         notes.append(f"task {task}: the {split} error is not a share of examples, so error x share is an estimate")
     return {"run": run_name(run_dir), "task": task, "split": split, "sheet": str(sheet), "error": error,
             "mistakes": None if record is None else record["mistakes"], "sampled": len(rows),

@@ -14,7 +14,7 @@ from dltool.runs import write_text
 
 def tag_scores(y_true, predictions, info: dict, metric: str, x) -> tuple[dict, object]:
     from dltool.data.entities import TAG_PAD
-    from dltool.tasks.tag import count, entities, prf, tag_names, types_of
+    from dltool.tasks.tag import count, entities, prf, spans, tag_names, types_of
 
     classes, types = info["classes"], types_of(info["classes"])
     words = info["words"]
@@ -33,9 +33,6 @@ def tag_scores(y_true, predictions, info: dict, metric: str, x) -> tuple[dict, o
     per_class = {kind: {**prf(tp, fp, fn), "support": tp + fn, "found": tp + fp} for kind, (tp, fp, fn) in totals.items()}
     figures = {"error": 1 - micro["f1"], **micro, "token_accuracy": right / tokens if tokens else 0.0}
     confidence = predictions["confidence"]
-
-    def spans(found, ws) -> str:
-        return "; ".join(f"{kind}: {' '.join(ws[a:b])}" for kind, a, b in sorted(found, key=lambda e: e[1]))
 
     def write(run_dir: Path, split: str) -> None:
         buffer = io.StringIO()

@@ -322,7 +322,7 @@ CASES = [
          "unknown data.target 'boxes'; choose from: strings, trigger"),
     # task=lm, data=names and dltool sample
     case("train-lm-with-a-classifier", ["train", "task=lm", "data=names"],
-         "model mlp does not serve task=lm; models that do: rnn_lm"),
+         "model mlp does not serve task=lm; models that do: rnn_lm, transformer_lm"),
     case("train-lm-on-vectors", ["train", "task=lm", "model=rnn_lm", "data=mnist1d"],
          "task lm needs token sequences (ids with start, end and pad tokens), e.g. data=names"),
     case("train-names-unknown-locale", ["train", "task=lm", "model=rnn_lm", "data=names", "data.locales=[en_US,xx_YY]"],

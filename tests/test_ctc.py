@@ -3,6 +3,7 @@ CTCLoss, the generator's labels against the digits it laid out, and one tiny run
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -199,3 +200,12 @@ def test_a_tiny_recognizer_trains_evaluates_and_exports(tmp_path):
     assert invoke("runs", "--runs-dir", tmp_path).exit_code == 0
     assert invoke("diagnose", str(run_dir)).exit_code == 0
     assert invoke("export", str(run_dir)).exit_code == 0 and (run_dir / "export" / "model.safetensors").is_file()
+    wrong = {int(r["index"]): r for r in csv.DictReader((run_dir / "predictions-dev.csv").open()) if r["correct"] == "0"}
+    done = invoke("errors", str(run_dir), "--n", "1000", "--tags", "merged,missed", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["mistakes"] == len(wrong) > 0
+    sheet = list(csv.DictReader((run_dir / "errors-dev.csv").open()))
+    assert list(sheet[0]) == ["index", "true", "predicted", "confidence", "merged", "missed", "note"]  # a signal:
+    assert (run_dir / "errors-dev.png").is_file()  # drawn, not written out
+    assert [(int(r["index"]), r["true"], r["predicted"]) for r in sheet] == [
+        (i, r["reference"], r["decoded"]) for i, r in sorted(wrong.items())]

@@ -283,7 +283,7 @@ def test_a_segmentation_run_is_refused_naming_the_tasks_that_work(runs):
     before = snapshot(runs)
     one_line(invoke("errors", "r", "--runs-dir", runs),
              "run r learned task=segment, which has no per-example right or wrong to sample; dltool errors works for "
-             "task classify and multilabel")
+             "task classify, multilabel, seq2seq, ctc, tag")
     assert snapshot(runs) == before
 
 
@@ -311,13 +311,14 @@ SHEETS = {
     (["r", "--tags", "dog,,blurry"], None, "has an empty tag name"),
     (["r", "--tags", " "], None, "has an empty tag name"),
     (["r", "--tags", "dog,confidence"], None, ("tag 'confidence' is a column every sheet has; tags may not be "
-                                              "index, true, predicted, confidence, note")),
+                                              "index, input, true, predicted, confidence, note")),
     (["r", "--tags", "Note"], None, "tag 'Note' is a column every sheet has"),
     (["r", "seed=1"], None, "override 'seed=1' would change what run is scored"),
     (["r", "--tally", "{runs}/missing.csv"], None, "no sheet at {runs}/missing.csv"),
     (["r", "--tally", "{sheet}"], "no-tags", "has no tag columns"),
     (["r", "--tally", "{sheet}"], "not-a-sheet", ("is not an errors sheet: its columns must be index, true, "
-                                                 "predicted, confidence, then the tags and note; it has a, b, label")),
+                                                 "predicted, confidence (with input after index for text), then the "
+                                                 "tags and note; it has a, b, label")),
     (["r", "--tally", "{sheet}"], "no-note", "is not an errors sheet"),
     (["r", "--tally", "{sheet}"], "far-index", "index 99999 is past the 270 examples of the dev split of run r"),
     (["r", "--tally", "{sheet}"], "unsampled-index", "is not one of the mistakes sampled from the dev split of run r"),

@@ -110,25 +110,37 @@ def test_a_users_file_one_item_a_line(tmp_path):
         load_data(compose(["data=names", "data.path=nope.txt"]).data, 0)
 
 
-def test_the_net_is_causal_and_step_by_step_is_the_same_net():
+@pytest.mark.parametrize("model", ["rnn_lm", "transformer_lm"])
+def test_the_net_is_causal_and_step_by_step_is_the_same_net(model):
     from dltool.models import create_model
 
     torch.manual_seed(0)
-    net = create_model("rnn_lm", (6,), 9).eval()
+    net = create_model(model, (6,), 9).eval()
     x = torch.randint(0, 9, (4, 6))
     features = net.forward_features(x)
-    assert features.shape == (4, 6, 128) and net(x).shape == (4, 6, 9)
+    assert features.shape == (4, 6, net.head.in_features) and net(x).shape == (4, 6, 9)
     torch.testing.assert_close(net.head(features), net(x), rtol=0, atol=0)
     changed = x.clone()
     changed[:, 4:] = (changed[:, 4:] + 1) % 9
     torch.testing.assert_close(net(changed)[:, :4], net(x)[:, :4])  # a later token never reaches an earlier score
+    assert not torch.allclose(net(changed)[:, 4:], net(x)[:, 4:])  # and the changed ones do reach their own
     state, steps = None, []
     for t in range(6):
         logits, state = net.step(x[:, t], state)
         steps.append(logits)
     torch.testing.assert_close(torch.stack(steps, dim=1), net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_the_recurrent_cells_and_the_transformers_checks():
+    from dltool.models import create_model
+    from dltool.models.transformer_lm import causal_mask
+
+    x = torch.randint(0, 9, (4, 6))
     for cell in ("lstm", "rnn"):
         assert create_model("rnn_lm", (6,), 9, cell=cell)(x).shape == (4, 6, 9)
+    assert causal_mask(3).tolist() == [[False, True, True], [False, False, True], [False, False, False]]
+    with pytest.raises(UserError, match=r"model.d_model \(30\) must be a multiple of model.heads \(4\)"):
+        create_model("transformer_lm", (6,), 9, d_model=30)
 
 
 def test_sampling_never_draws_pad_start_or_unknown_nor_an_empty_name():
@@ -201,6 +213,23 @@ def test_evaluate_scores_an_lm_run_as_training_measured_it(lm_run):
     table = invoke("evaluate", "lm", "--runs-dir", lm_run.parent, "--split", "dev", "--metric", "perplexity")
     assert table.exit_code == 0 and f"perplexity = {dev['perplexity']:.4f}" in table.stdout
     assert (lm_run / "predictions-dev.csv").read_text().startswith("index,correct,sequence,predicted,loss\n")
+
+
+def test_a_transformer_decoder_learns_the_names_and_samples_them(tmp_path):
+    from dltool.data import load_data
+
+    small = ["task=lm", "data=names", "model=transformer_lm", "data.n=200", "model.d_model=16", "model.ff_dim=32",
+             "model.layers=1"]
+    result = invoke("train", *small, "trainer.max_epochs=20", "optimizer.lr=0.01", "--runs-dir", tmp_path,
+                    "--name", "tlm", "--json")
+    assert result.exit_code == 0, result.stderr
+    train = json.loads((tmp_path / "tlm" / "metrics.json").read_text())["splits"]["train"]
+    y = load_data(compose(small).data, 0).splits["train"]["y"]
+    p = np.bincount(y[y != TOKENS["pad"]]) / (y != TOKENS["pad"]).sum()
+    unigram = math.exp(-sum(q * math.log(q) for q in p if q > 0))  # the best model that ignores the prefix: 17.0
+    assert train["perplexity"] < 0.8 * unigram  # 11.3: it reads the characters before (through the causal mask)
+    names = sample(tmp_path / "tlm", "--n", "5", "--seed", "1")["names"]
+    assert len(names) == 5 and all(names)
 
 
 def test_token_ids_are_never_standardized():

@@ -250,6 +250,32 @@ def test_a_real_run_trains_evaluates_and_analyses_its_beam(s2s_run):
     assert greedy_run.exit_code == 0 and "error analysis of beam search (beam 1, alpha 0.7)" in greedy_run.stdout
 
 
+def test_errors_samples_the_wrong_translations_as_text_and_tallies_them(s2s_run):
+    runs = s2s_run.parent
+    assert invoke("evaluate", "t", "--runs-dir", runs, "--split", "dev").exit_code == 0
+    wrong = {int(r["index"]): r for r in csv.DictReader((s2s_run / "predictions-dev.csv").open()) if r["correct"] == "0"}
+    assert wrong, "the tiny run translates every dev date right: nothing to check"
+    done = invoke("errors", "t", "--runs-dir", runs, "--n", "1000", "--tags", "day,month,year", "--force", "--json")
+    assert done.exit_code == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["mistakes"] == len(wrong) and result["picture"] is None  # text: the sheet shows the examples
+    assert not (s2s_run / "errors-dev.png").exists()
+    sheet = list(csv.DictReader((s2s_run / "errors-dev.csv").open()))
+    assert list(sheet[0]) == ["index", "input", "true", "predicted", "confidence", "day", "month", "year", "note"]
+    assert [int(r["index"]) for r in sheet] == sorted(wrong)
+    for r in sheet:  # the sheet and evaluate's predictions, written by two routes, agree
+        expected = wrong[int(r["index"])]
+        assert (r["input"], r["true"], r["predicted"]) == (expected["source"], expected["reference"],
+                                                            expected["translation"])
+        assert float(r["confidence"]) == pytest.approx(math.exp(float(expected["log_p_translation"])), rel=1e-3,
+                                                     abs=1e-6)  # the sheet writes 6 decimals
+    lines = (s2s_run / "errors-dev.csv").read_text().splitlines()
+    lines[1] = lines[1].replace(",,,,", ",x,,,", 1)  # tag the first mistake "day"
+    (s2s_run / "errors-dev.csv").write_text("\n".join(lines) + "\n")
+    tally = json.loads(invoke("errors", "t", "--runs-dir", runs, "--tally", s2s_run / "errors-dev.csv", "--json").stdout)
+    assert tally["tags"]["day"]["count"] == 1 and tally["notes"] == []  # 1 - exact match: a share of examples
+
+
 def test_the_same_seed_gives_the_same_numbers(s2s_run, tmp_path):
     from dltool.train import train
 

@@ -183,3 +183,12 @@ def test_train_evaluate_and_tag_from_the_command_line(tmp_path):
     assert tagged.stderr.endswith("Teddy Roosevelt Paris\n")  # words the training split lacks
     out = json.loads(invoke("tag", "ner", "Mr Smith flew to Paris", "--runs-dir", runs, "--json").stdout)
     assert [w["word"] for w in out["words"]] == ["Mr", "Smith", "flew", "to", "Paris"] and "entities" in out
+    wrong = {int(r["index"]): r for r in rows if r["correct"] == "0"}
+    done = invoke("errors", "ner", "--runs-dir", runs, "--split", "test", "--n", "1000", "--tags", "span,type",
+                  "--json")
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["mistakes"] == len(wrong) > 0
+    sheet = list(csv.DictReader((runs / "ner" / "errors-test.csv").open()))
+    assert list(sheet[0]) == ["index", "input", "true", "predicted", "confidence", "span", "type", "note"]
+    assert [(int(r["index"]), r["input"], r["true"], r["predicted"]) for r in sheet] == [
+        (i, r["words"], r["entities"], r["found"]) for i, r in sorted(wrong.items())]

@@ -39,8 +39,8 @@ class Task(pl.LightningModule):
 
     name = ""
     # ``mistakes(predictions, y) -> (B,) bool``, True where an example is wrong as a whole, from ``predict``'s dict:
-    # what course 3's error analysis samples (dltool errors). A staticmethod of the tasks whose examples are right or
-    # wrong; None for a task whose error is not a count of wrong examples (segmentation: per pixel).
+    # what course 3's error analysis samples (dltool errors). A method (or staticmethod) of the tasks whose examples
+    # are right or wrong; None for a task whose error is not a count of wrong examples (segmentation: per pixel).
     mistakes = None
 
     def __init__(self, net: nn.Module, info: dict, mean: torch.Tensor, std: torch.Tensor, optimizer: dict,
@@ -76,6 +76,20 @@ class Task(pl.LightningModule):
         """What the task takes from the training split before training (task=detect: its anchor boxes), added to
         ``info`` and so to every checkpoint; ``seed`` is the run's. Nothing by default."""
         return {}
+
+    def describe(self, x, y, predicted) -> dict:
+        """One example as ``dltool errors`` writes it in its sheet, from numpy rows of its input, label and
+        prediction: ``true`` and ``predicted`` as text (a class name; several labels' present ones joined by ``;``)
+        and ``input``: the example as text where it is text, None where the sheet's picture shows it (an image, a
+        signal)."""
+        classes = [str(c) for c in self.info["classes"]]
+
+        def label(value) -> str:
+            if getattr(value, "ndim", 0) == 0:
+                return classes[int(value)]
+            return ";".join(name for name, v in zip(classes, value) if v == 1)
+
+        return {"input": None, "true": label(y), "predicted": label(predicted)}
 
     def train(self, mode: bool = True):
         """Train mode for all but the parts transfer learning froze (dltool.transfer), which stay as they are."""

@@ -168,5 +168,16 @@ class CTC(Task):
             out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
         return {"predicted": out.to(x.device), "confidence": log_p.max(dim=-1).values.sum(dim=1).exp()}
 
+    def mistakes(self, predictions: dict, y: torch.Tensor) -> torch.Tensor:
+        """(B,) True where the decoded string is not the reference (exact match's complement)."""
+        return torch.tensor([h != r for h, r in zip(references(predictions["predicted"], self.pad),
+                                                     references(y, self.pad))], dtype=torch.bool)
+
+    def describe(self, x, y, predicted) -> dict:
+        """The reference and the decoded string as text; the input is a signal, which the sheet's picture shows."""
+        classes = [str(c) for c in self.info["classes"]]
+        text = lambda ids: "".join(classes[int(c)] for c in ids if c != self.pad)  # noqa: E731
+        return {"input": None, "true": text(y), "predicted": text(predicted)}
+
 
 TASK = CTC

@@ -181,6 +181,18 @@ class Seq2Seq(Task):
         found, log_p = self.translate(x)
         return {"predicted": found, "log_probability": log_p, "confidence": log_p.exp()}
 
+    def mistakes(self, predictions: dict, y: torch.Tensor) -> torch.Tensor:
+        """(B,) True where the translation is not the reference token for token (what ``error`` counts)."""
+        end, pad = self.info["tokens"]["end"], self.info["tokens"]["pad"]
+        return torch.tensor([strip(h, end, pad) != strip(r, end, pad)
+                             for h, r in zip(predictions["predicted"].tolist(), y.tolist())], dtype=torch.bool)
+
+    def describe(self, x, y, predicted) -> dict:
+        """The source sentence, the reference and the translation as text."""
+        tokens, end, pad = [str(t) for t in self.info["classes"]], self.info["tokens"]["end"], self.info["tokens"]["pad"]
+        text = lambda ids: "".join(tokens[i] for i in strip(ids, end, pad))  # noqa: E731
+        return {"input": text(x.tolist()), "true": text(y.tolist()), "predicted": text(predicted.tolist())}
+
     @staticmethod
     def outputs(info: dict, **args) -> int:
         return len(info["classes"])

@@ -65,6 +65,11 @@ def tag_names(row, length: int, classes) -> list[str]:
     return [str(classes[int(i)]) for i in row[:length]]
 
 
+def spans(found, words) -> str:
+    """Entities as text, in the sentence's order: ``PER: Teddy Roosevelt; LOC: Paris``."""
+    return "; ".join(f"{kind}: {' '.join(words[a:b])}" for kind, a, b in sorted(found, key=lambda e: e[1]))
+
+
 class Tag(Task):
     name = "tag"
 
@@ -144,6 +149,23 @@ class Tag(Task):
         real = x[..., 0] != PAD
         confidence = (best * real).sum(dim=1) / real.sum(dim=1).clamp(min=1)
         return {"predicted": torch.where(real, predicted, TAG_PAD), "probability": p, "confidence": confidence}
+
+    def mistakes(self, predictions: dict, y: torch.Tensor) -> torch.Tensor:
+        """(B,) True where a sentence's predicted entities are not its true ones (a span or a type wrong, one
+        missed or one made up): what the entity F1 counts against."""
+        classes = self.info["classes"]
+        out = []
+        for truth, said in zip(y.tolist(), predictions["predicted"].tolist()):
+            n = sum(t != TAG_PAD for t in truth)
+            out.append(entities(tag_names(truth, n, classes)) != entities(tag_names(said, n, classes)))
+        return torch.tensor(out, dtype=torch.bool)
+
+    def describe(self, x, y, predicted) -> dict:
+        """The sentence, and its true and predicted entities as ``TYPE: words`` joined by ``; ``."""
+        n, classes = int((y != TAG_PAD).sum()), self.info["classes"]
+        words = [self.info["words"][int(i)] for i in x[:n, 0]]
+        return {"input": " ".join(words), "true": spans(entities(tag_names(y.tolist(), n, classes)), words),
+                "predicted": spans(entities(tag_names(predicted.tolist(), n, classes)), words)}
 
 
 TASK = Tag

@@ -34,7 +34,7 @@ def test_every_model_has_a_config_and_every_config_a_model():
 def test_every_model_serves_a_task():
     assert set(CLASSIFIERS) | set(IMAGES_ONLY) | set(TOKENS) | set(RECOGNIZERS) | set(TAGGERS) == set(model_names())
     assert SEGMENTERS == ["unet"] and DETECTORS == ["yolo"] and RECOGNIZERS == ["ctc_rnn"]
-    assert LANGUAGE == ["rnn_lm"] and SEQ2SEQ == ["attention_rnn", "transformer_seq2seq"]
+    assert LANGUAGE == ["rnn_lm", "transformer_lm"] and SEQ2SEQ == ["attention_rnn", "transformer_seq2seq"]
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
