@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from dltool import cli_tools  # noqa: F401  (registers diagnose, gradcheck, errors, style and sample on the app)
+from dltool import cli_embed  # noqa: F401  (registers embeddings on the app)
+from dltool import cli_visualize  # noqa: F401  (registers visualize on the app)
 from dltool.cli_base import Json, Overrides, app, command, print_json, warn_unfinished
 from dltool.cli_config import ConfigDir, with_groups  # and config
 
@@ -226,6 +228,8 @@ def evaluate(
     class_weights: Annotated[Optional[str], typer.Option(help="weighted_error's cost per class, e.g. 3=10,5=2 (others 1).")] = None,
     weight_by: Annotated[str, typer.Option(help="Weigh a mistake by its true or predicted class.")] = "true",
     require: Annotated[Optional[list[str]], typer.Option(help="Satisficing check, repeatable: latency_ms<=5, parameters<=20000, f1>=0.9.")] = None,
+    ensemble: Annotated[Optional[list[str]], typer.Option(help="Another run to average probabilities with (classify, multilabel), repeatable: --ensemble b --ensemble c; same data and split seed.", show_default=False)] = None,
+    tta: Annotated[Optional[int], typer.Option(help="Test-time augmentation: average over N shifted views of each example (1 = the plain input).", show_default=False)] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     json_out: Json = False,
 ) -> None:
@@ -233,7 +237,7 @@ def evaluate(
 
     Writes RUN/eval-<split>.json, RUN/predictions-<split>.csv and RUN/confusion-<split>.png; exits 1 when a
     --require is not met. Examples: dltool evaluate my-run --metric f1 | dltool evaluate my-run --split dev
-    --require 'latency_ms<=2'
+    --require 'latency_ms<=2' | dltool evaluate a --ensemble b --ensemble c --tta 5
     """
     from dltool.evaluate import evaluate_run, parse_class_weights
     from dltool.runs import find_run
@@ -243,6 +247,7 @@ def evaluate(
         run_dir, metric=metric, split=split, average=average, positive_label=positive_label,
         beta=beta, class_weights=parse_class_weights(class_weights) if class_weights else None, weight_by=weight_by,
         requires=require or (), overrides=overrides or (),
+        ensemble=[find_run(member, runs_dir) for member in ensemble or ()], tta=tta,
     )
     warn_unfinished(run_dir)
     if json_out:

@@ -1,6 +1,7 @@
 """What every command of the command line shares: the app and its one-line usage errors, the command decorator that
 turns a UserError into one line and exit code 2, and the JSON printer. The commands live in dltool.cli (train, tune,
-curve, models, evaluate, export, runs) and dltool.cli_tools (diagnose, gradcheck, errors, style, sample)."""
+curve, models, evaluate, export, runs), dltool.cli_tools (diagnose, gradcheck, errors, style, sample), dltool.cli_embed
+(embeddings) and dltool.cli_visualize (visualize)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typer.core import TyperGroup
 
 
 ORDER = ("train", "config", "tune", "curve", "diagnose", "errors", "evaluate", "export", "runs", "models",
-         "gradcheck", "style", "sample", "translate", "tag")
+         "gradcheck", "style", "visualize", "sample", "translate", "tag", "embeddings")
 
 
 class _OneLineErrors(TyperGroup):

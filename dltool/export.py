@@ -282,7 +282,7 @@ def onnx_inputs(graph) -> dict:
 
     module = graph.module
     shape = tuple(module.mean.shape)
-    if module.name in ("lm", "seq2seq"):
+    if module.name in ("lm", "seq2seq", "embed"):  # embed: word ids -> their vectors
         vocabulary = len(module.info["classes"])
         x = {"x": _ids((2, *shape), vocabulary)}
         if module.name == "seq2seq":

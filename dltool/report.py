@@ -154,13 +154,20 @@ def print_evaluation(result: dict) -> None:
     console.print(f"run {result['run']}: [bold]{result['metric']}{average} = {result['value']:.4f}[/bold] "
                   f"on the {result['split']} split (n = {result['n']})")
 
-    per_class = Table(title="per class")
-    columns = list(next(iter(result["per_class"].values())))  # the task's figures: precision ... or iou, dice, pixels
-    for column in ("class", *columns):
-        per_class.add_column(column, justify="left" if column == "class" else "right")
-    for label, m in result["per_class"].items():
-        per_class.add_row(label, *(str(m[c]) if isinstance(m[c], int) else _fmt(m[c]) for c in columns))
-    console.print(per_class)
+    if result["per_class"]:  # none for a task without classes (task=embed)
+        per_class = Table(title="per class")
+        columns = list(next(iter(result["per_class"].values())))  # the task's figures: precision ... or iou, dice
+        for column in ("class", *columns):
+            per_class.add_column(column, justify="left" if column == "class" else "right")
+        for label, m in result["per_class"].items():
+            per_class.add_row(label, *(str(m[c]) if isinstance(m[c], int) else _fmt(m[c]) for c in columns))
+        console.print(per_class)
+    if result.get("task") == "embed":  # the vectors' figures beside the split's error
+        from dltool.report_runs import embedding_line
+
+        console.print(f"{result['pairs']:,} pairs: error {result['error']:.4f} (AUC {result['auc']:.4f}); "
+                      + embedding_line({"wordsim353": result["similarity"], "analogies": result["analogy_questions"]}),
+                      markup=False, highlight=False, soft_wrap=True)
 
     labels = list(result["per_class"])
     if result.get("task") == "segment":  # a pixel count matrix: in the JSON
@@ -189,6 +196,34 @@ def print_evaluation(result: dict) -> None:
     for check in result["requirements"]:
         mark = "[green]met[/green]" if check["met"] else "[red]NOT met[/red]"
         console.print(f"  {check['require']}: {check['value']:.6g} {mark}")
+    for line in competition_lines(result):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def competition_lines(result: dict) -> list[str]:
+    """The ensemble and test-time augmentation figures (dltool.ensemble) beside the single model's, with their cost."""
+    lines, metric = [], result["metric"]
+
+    def cost(part: dict) -> str:
+        return (f"latency {part['latency_ms_per_example']:.4f} ms per example ({part['latency_multiplier']:.1f} x "
+                f"the run alone), batched {part['latency_ms_per_example_batched']:.5f} ms "
+                f"({part['latency_multiplier_batched']:.1f} x)")
+
+    if "tta" in result:
+        t = result["tta"]
+        lines.append(f"test-time augmentation, {t['views']} views (offsets {t['offsets']}, shift up to {t['shift']}: "
+                     f"{t['shift_from']}): {metric} {t['value']:.4f}, single view {t['single_view_value']:.4f}; "
+                     f"{t['forward_passes']} forward passes, {cost(t)}")
+    if "ensemble" in result:
+        e = result["ensemble"]
+        views = f" x {e['views']} views" if e["views"] > 1 else ""
+        members = ", ".join(f"{m} {v:.4f}" for m, v in zip(e["members"], e["member_values"]))
+        lines.append(f"ensemble of {len(e['members'])}{views}: {metric} {e['value']:.4f}; members (single view) "
+                     f"{members}; best single {e['best_member']} {e['best_member_value']:.4f}; the members' "
+                     f"{cost(e)}")
+    if lines:
+        lines.append("both cost compute at every prediction: the course's tricks for benchmarks, not production")
+    return lines
 
 
 def print_export(result: dict) -> None:

@@ -16,7 +16,8 @@ FIGURES = {"classify": (("accuracy", None),), "segment": (("mIoU", "miou"), ("pi
            "seq2seq": (("exact", "exact_match"), ("tokens", "token_accuracy"), ("BLEU", "bleu")),
            "ctc": (("exact", "exact_match"),),
            "trigger": (("F1", "f1"), ("precision", "precision"), ("recall", "recall")),
-           "tag": (("F1", "f1"), ("tokens", "token_accuracy"))}
+           "tag": (("F1", "f1"), ("tokens", "token_accuracy")),
+           "embed": (("AUC", None),)}  # error = 1 - the AUC of true contexts against noise words
 
 
 def print_run(result: dict, runs_dir: Path) -> None:
@@ -60,7 +61,17 @@ def print_run(result: dict, runs_dir: Path) -> None:
             f" (it did not converge in {baseline['iterations']} iterations: its errors are of where it stopped)"
         console.print(f"baseline: the error of a {baseline['model']} on the same standardized splits{unfit}; "
                       f"dltool diagnose {result['run']} compares them", markup=False, highlight=False, soft_wrap=True)
+    if result.get("embedding"):
+        console.print(embedding_line(result["embedding"]), markup=False, highlight=False, soft_wrap=True)
     console.print(f"saved in {Path(runs_dir) / result['run']}", markup=False, highlight=False, soft_wrap=True)
+
+
+def embedding_line(figures: dict) -> str:
+    """The best vectors' WordSim-353 Spearman and analogy accuracy, with their coverage, in one line (task=embed)."""
+    sim, ana = figures["wordsim353"], figures["analogies"]
+    return (f"word vectors: WordSim-353 Spearman {_fmt(sim['spearman'])} on {sim['pairs']} of {sim['pairs_total']} "
+            f"pairs; analogies {_fmt(ana['accuracy'])} on {ana['questions']} of {ana['questions_total']} questions "
+            f"(semantic {_fmt(ana['semantic']['accuracy'])}, syntactic {_fmt(ana['syntactic']['accuracy'])})")
 
 
 def _param(value) -> str:

@@ -27,6 +27,7 @@ from dltool.data import Dataset, load_data
 from dltool.errors import Interrupted, UserError, WriteError, check_bool, check_number, choices
 from dltool import loop
 from dltool.debug_runs import check_debug, debug_mode, debug_result, debug_splits
+from dltool.loggers import check as check_logger, open_tracker
 from dltool.loop import StopTraining  # how an on_epoch callback ends a run (a tuner's pruning)
 from dltool.runs import finite, new_run_dir, run_status, write_json, write_text
 
@@ -81,7 +82,7 @@ def build(cfg) -> Setup:
     if model_cfg.get("init_from") is not None:
         from dltool.transfer import init_from
 
-        pretrained = init_from(net, str(model_cfg["init_from"]), cfg.model.name)
+        pretrained = init_from(net, str(model_cfg["init_from"]), cfg.model.name, data.info)
     from dltool.transfer import freeze
 
     frozen = freeze(net, model_cfg.get("freeze", "none"))
@@ -188,10 +189,13 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     result = {"run": run_dir.name, "task": cfg.task.name, "status": "failed", "splits": {},
               "human_error": s.data.human_error, "baseline": None,
               "epochs": 0, "best_epoch": 0, "seconds": 0.0}
+    tracker = None
     try:
+        # trainer.logger (dltool.loggers): a resumed run's logger gets the history rows it keeps first
+        tracker = open_tracker(s.trainer, run_dir, saved["config"], last["progress"]["epoch"] if last else 0)
         with _sigterm_as_interrupt():
             result.update(loop.fit(s.fabric, model, s.module, optimizer, s.scheduler, s.splits, s.trainer, s.seed, run_dir,
-                              saved, progress, on_epoch, last))
+                              saved, progress, on_epoch, last, log=None if tracker is None else tracker.epoch))
         best = run_dir / "checkpoints" / "best.ckpt"
         if best.is_file():
             s.module.load_state_dict(load_checkpoint(best)["state_dict"])  # copied onto the module's device
@@ -199,6 +203,7 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
         # best checkpoint's dev choice on train and train_dev, and dev chooses it again, the same, for test
         result["splits"] = {k: loop.evaluate(model, batch, s.fabric, k) if loop.size(batch) and (report_test or k != "test")
                             else None for k, batch in s.splits.items()}
+        result.update(s.module.run_figures())  # the task's figures of the best net as a whole (task=embed)
         if debug_mode(s.trainer):  # no baseline: its splits would be the whole data, not what the run saw
             result["debug"] = debug_result(s.trainer, result["splits"])
         elif s.trainer["baseline"] and baseline.applies(cfg.task.name, s.data.input_shape):
@@ -208,8 +213,12 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
             result["baseline"] = baseline.fit(s.data.splits, s.seed, measured)
     except BaseException:
         _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report
+        if tracker is not None:
+            _quietly(tracker.close, "failed")
         raise
     _write_metrics(run_dir, result, start)
+    if tracker is not None:
+        tracker.finish(result)
     if result["status"] == "interrupted":
         if not (run_dir / "checkpoints" / "last.ckpt").is_file():  # stopped before its first epoch ended
             raise Interrupted(f"run {run_dir.name} interrupted before its first epoch ended: nothing to resume; "
@@ -232,6 +241,14 @@ def _write_metrics_quietly(run_dir: Path, result: dict, start: float) -> None:
         pass
 
 
+def _quietly(close, status: str) -> None:
+    """End a logger run of a run stopped by an error; its own failure (a full disk) says nothing."""
+    try:
+        close(status)
+    except Exception:
+        pass
+
+
 def check_resumable(cfg, run_dir: Path) -> None:
     """A UserError when ``run_dir`` cannot be resumed with ``cfg`` (see _resumable), before anything is written."""
     from omegaconf import OmegaConf
@@ -240,8 +257,10 @@ def check_resumable(cfg, run_dir: Path) -> None:
 
 
 LONGER = ("max_epochs", "patience")  # what a resumed run may change: how long it trains (course 2: train longer)
-BESIDE = ("baseline",)  # what it may differ in as well: fitted after training, it leaves the training as it was
-ADDED = {"fast_dev_run": False, "overfit_batches": None}  # trainer keys newer than some runs, at their defaults
+BESIDE = ("baseline", "logger")  # what it may differ in as well: fitted or written beside the training, they
+                                 # leave it as it was
+# trainer keys newer than some runs, at their defaults
+ADDED = {"fast_dev_run": False, "overfit_batches": None, "logger": "none"}
 
 
 def _resumable(run_dir: Path, config: dict) -> dict:
@@ -305,6 +324,7 @@ def check_trainer(cfg) -> dict:
         check_number(t["threads"], "trainer.threads", low=1, integer=True)
     check_number(t["checkpoint_interval"], "trainer.checkpoint_interval", low=0)
     check_bool(t["baseline"], "trainer.baseline")
+    check_logger(t["logger"])
     check_debug(t)
     if t["accelerator"] not in ACCELERATORS:
         raise UserError(f"unknown trainer.accelerator '{t['accelerator']}'; choose from: {choices(ACCELERATORS)}")

@@ -30,7 +30,7 @@ from tests.conftest import PERMISSIONS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-MODELS = "choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
+MODELS = "choose from: alexnet, attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, glove, gru, gru_paper, inception, lenet, lstm, mlp, mobilenet, mobilenet_v1, resnet"
 CHEAP = ["data=digits", "trainer.max_epochs=1"]
 CHEAP_TUNE = ["search=lr", *CHEAP, "--trials", "1"]
 CSV = {
@@ -220,7 +220,7 @@ CASES = [
     case("tune-unknown-key", ["tune", *CHEAP_TUNE, "optimizer.lrr=0.1"],
          "unknown key 'optimizer.lrr'; valid keys of optimizer: name, lr, beta1, beta2, eps, weight_decay"),
     case("tune-unknown-search-space", ["tune", *CHEAP_TUNE, "search=nope"],
-         "unknown search space 'nope'; choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, gru"),
+         "unknown search space 'nope'; choose from: alexnet, attention_rnn, brnn_tagger, cnn, cnn_paper, compound, ctc_rnn, glove, gru"),
     case("tune-unknown-sampler", ["tune", *CHEAP_TUNE, "--sampler", "bayes"],
          "unknown --sampler 'bayes'; choose from: random, tpe, grid"),
     case("tune-zero-trials", ["tune", *CHEAP_TUNE, "--trials", "0"], "--trials must be at least 1, got 0"),
@@ -241,7 +241,7 @@ CASES = [
          "optimizer.lr is both set by an override and searched by search space 'lr'"),
     # tasks: a task, a model and data that do not fit
     case("train-unknown-task", ["train", *CHEAP, "task=segmentt"], "unknown task 'segmentt'; choose from: classify, "
-                                                                   "ctc, detect, lm, multilabel, segment"),
+                                                                   "ctc, detect, embed, lm, multilabel, segment"),
     case("train-segment-with-a-classifier", ["train", "task=segment", "model=cnn", "data=canvas"],
          "model cnn does not serve task=segment; models that do: unet"),
     case("train-segment-without-masks", ["train", *CHEAP, "task=segment", "model=unet"],
@@ -264,7 +264,7 @@ CASES = [
     case("train-verify-unknown-mining", ["train", *CHEAP, "task=verify", "task.mining=easy"],
          "unknown task.mining 'easy'; choose from: semi_hard, hard, random"),
     case("train-verify-with-a-segmenter", ["train", *CHEAP, "task=verify", "model=unet"],
-         "model unet does not serve task=verify; models that do: cnn, cnn_paper"),
+         "model unet does not serve task=verify; models that do: alexnet, cnn, cnn_paper"),
     # task=detect, model=yolo, data.target=boxes
     case("train-detect-with-a-classifier", ["train", "task=detect", "model=cnn", "data=canvas"],
          "model cnn does not serve task=detect; models that do: yolo"),
@@ -405,14 +405,14 @@ CASES = [
          needs={"run"}),
     case("errors-empty-tag", ["errors", "r", "--tags", "dog,,blurry"], "has an empty tag name", needs={"run"}),
     case("errors-tag-is-a-column", ["errors", "r", "--tags", "dog,note"],
-         "tag 'note' is a column every sheet has; tags may not be index, true, predicted, confidence, note",
+         "tag 'note' is a column every sheet has; tags may not be index, input, true, predicted, confidence, note",
          needs={"run"}, proc=True),
     case("errors-tally-missing-sheet", ["errors", "r", "--tally", "{runs}/missing.csv"],
          "no sheet at {runs}/missing.csv", needs={"run"}),
     case("errors-tally-no-tag-columns", ["errors", "r", "--tally", "{csv}"], "{csv} has no tag columns",
          needs={"run"}, csv="sheet-no-tags"),
     case("errors-tally-not-a-sheet", ["errors", "r", "--tally", "{csv}"],
-         "{csv} is not an errors sheet: its columns must be index, true, predicted, confidence, then the tags and note",
+         "{csv} is not an errors sheet: its columns must be index, true, predicted, confidence (with input after index for text), then the tags and note",
          needs={"run"}, csv="sheet-not-a-sheet"),
     case("errors-tally-sheet-of-another-split", ["errors", "r", "--tally", "{csv}"],
          "index 99999 is past the 270 examples of the dev split of run r", needs={"run"}, csv="sheet-far-index"),
@@ -472,6 +472,8 @@ CASES = [
          "trainer.fast_dev_run must be true or false, got 'maybe'"),
     case("train-two-debug-runs", ["train", *CHEAP, "trainer.fast_dev_run=true", "trainer.overfit_batches=1"],
          "trainer.fast_dev_run and trainer.overfit_batches are two debug runs: choose one"),
+    case("train-unknown-logger", ["train", *CHEAP, "trainer.logger=wandb"],
+         "unknown trainer.logger 'wandb'; choose from: none, csv, tensorboard, mlflow"),
     case("train-config-dir-missing", ["train", *CHEAP, "--config-dir", "no-such-folder"],
          "config folder not found: no-such-folder"),
     case("tune-config-dir-missing", ["tune", *CHEAP_TUNE, "--config-dir", "no-such-folder"],

@@ -52,7 +52,7 @@ def test_a_csv_table_trains(tmp_path, csv_file):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["model=transformer9"], "unknown model 'transformer9'; choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, gru"),
+        (["model=transformer9"], "unknown model 'transformer9'; choose from: alexnet, attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, glove, gru"),
         (["optimizer.lr=-0.01"], "optimizer.lr must be a number in (0, inf), got -0.01"),
         (["model.keep_prob=0"], "model.keep_prob must be a number in (0, 1], got 0"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs must be an integer"),

@@ -51,7 +51,7 @@ def test_shell_completion_completes_commands_options_and_group_options():
         return done.stdout.split()
 
     assert complete("dltool trai") == ["train"]
-    assert complete("dltool e") == ["errors", "evaluate", "export"]
+    assert complete("dltool e") == ["errors", "evaluate", "export", "embeddings"]
     assert complete("dltool con") == ["config"]
     assert "--config-dir" in complete("dltool train --config-")
     assert complete("dltool train optimizer=m") == ["optimizer=momentum"]
@@ -252,8 +252,8 @@ def test_overfit_batches_trains_on_few_examples_and_checks_they_are_learned(tmp_
 
 
 def test_a_run_from_before_the_debug_keys_still_resumes(digits_run, tmp_path):
-    """A run saved without trainer.fast_dev_run and trainer.overfit_batches (an older dltool) trains longer: the keys
-    are filled in at their defaults, which train as it did."""
+    """A run saved without trainer.fast_dev_run, trainer.overfit_batches and trainer.logger (an older dltool) trains
+    longer: the keys are filled in at their defaults, which train as it did."""
     import shutil
 
     from dltool.checkpoints import load, save
@@ -262,11 +262,11 @@ def test_a_run_from_before_the_debug_keys_still_resumes(digits_run, tmp_path):
     shutil.copytree(digits_run, runs / "old")
     last = runs / "old" / "checkpoints" / "last.ckpt"
     checkpoint = load(last, need="progress")
-    for key in ("fast_dev_run", "overfit_batches"):
+    for key in ("fast_dev_run", "overfit_batches", "logger"):
         del checkpoint["config"]["trainer"][key]
     save(last, checkpoint)
     config = yaml.safe_load((runs / "old" / "config.yaml").read_text())
-    del config["trainer"]["fast_dev_run"], config["trainer"]["overfit_batches"]
+    del config["trainer"]["fast_dev_run"], config["trainer"]["overfit_batches"], config["trainer"]["logger"]
     (runs / "old" / "config.yaml").write_text(yaml.safe_dump(config))
     result = invoke("train", "--resume", "old", "trainer.max_epochs=4", "--runs-dir", runs, "--json")
     assert result.exit_code == 0, result.stderr

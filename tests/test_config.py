@@ -33,7 +33,7 @@ def test_overrides_reach_the_config():
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["model=nope"], "unknown model 'nope'; choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, gru"),
+        (["model=nope"], "unknown model 'nope'; choose from: alexnet, attention_rnn, brnn_tagger, cnn, cnn_paper, ctc_rnn, glove, gru"),
         (["optimizer=adamw"], "unknown optimizer 'adamw'; choose from: adam, momentum, rmsprop, sgd"),
         (["optimizer.lrr=0.1"], "unknown key 'optimizer.lrr'; valid keys of optimizer: name, lr, beta1"),
         (["optimizer=sgd", "optimizer.beta1=0.9"], "valid keys of optimizer: name, lr, weight_decay"),

@@ -36,6 +36,8 @@ CASES = {  # task -> (info, example shape, token ids?)
     "ctc": ({"classes": list("abc"), "blank": 0, "pad": -1}, (40,), False),
     "tag": ({"classes": ["O", "B-PER", "I-PER"], "words": VOCABULARY, "vocabulary": VOCABULARY[:6],
              "shapes": ["<pad>", *"abcdef"]}, (12, 2), True),
+    "embed": ({"classes": VOCABULARY, "window": 2, "sample": 0.0, "train_counts": [1] * 10, "sampling_seed": 0},
+              (12,), True),  # a row of word ids -> their vectors (B, T, d)
 }
 TASK_ARGS = {"detect": {"anchors": 2}, "verify": {"dim": 6}}
 
@@ -45,6 +47,7 @@ def _cases():
         yield name, _TASKS[name][0], {}
     yield "cnn", "verify", {}  # the L2-normalized embedding
     yield "mlp", "multilabel", {}
+    yield "mobilenet", "classify", {"compound": 1.0}  # the input resampled first (EfficientNet's resolution)
     yield "attention_rnn", "seq2seq", {"cell": "gru"}  # its GRUCell, like the LSTMCell, is spelled out (explicit_cell)
 
 
@@ -54,7 +57,7 @@ def build(name: str, task: str, kwargs: dict | None = None):
         pytest.skip(f"no ONNX case for task {task} yet")
     info, shape, tokens = CASES[task]
     cls = task_class(task)
-    args = TASK_ARGS.get(task, {})
+    args = {"objective": name} if task == "embed" else TASK_ARGS.get(task, {})  # skipgram or glove: the net's own
     torch.manual_seed(0)
     net = create_model(name, shape, cls.outputs(info, **args), **(kwargs or {}))
     mean = torch.zeros(shape) if tokens else torch.randn(shape)
@@ -114,7 +117,7 @@ def onnx_run(tmp_path_factory):
 
 
 def test_an_exported_run_predicts_in_onnxruntime_as_dltool_does(onnx_run):
-    from dltool.evaluate import predict, restore
+    from dltool.restore import predict, restore
 
     runs, out = onnx_run
     path = runs / "r" / "export" / "model.onnx"

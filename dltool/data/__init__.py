@@ -15,7 +15,7 @@ from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.metrics import SPLITS
 
 LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas", "names", "dates", "digit_strings",
-           "entities")  # module names under dltool.data
+           "entities", "wiki")  # module names under dltool.data
 
 
 @dataclass
@@ -61,7 +61,13 @@ class Dataset:
 
 
 def load_data(cfg, seed: int) -> Dataset:
-    """Load the data set that ``cfg`` (the ``data`` config group) describes and split it with ``seed``."""
+    """Load the data set that ``cfg`` (the ``data`` config group) describes and split it with ``seed``, or with
+    ``data.split.seed`` where that is set: runs of other seeds (other inits) on the same examples, as the members of
+    an ensemble (dltool.ensemble) must be."""
+    split_seed = cfg.split.get("seed")
+    if split_seed is not None:
+        check_number(split_seed, "data.split.seed", integer=True)
+        seed = int(split_seed)
     loader = cfg.loader
     if loader not in LOADERS:
         raise UserError(f"unknown data loader '{loader}'; choose from: {choices(LOADERS)}")
@@ -83,7 +89,7 @@ def load_data(cfg, seed: int) -> Dataset:
         return {"x": np.asarray(x, dtype=x_type), "y": np.asarray(y, dtype=np.int64), **extra}
 
     target = None if pools.target_x is None else arrays(pools.target_x, pools.target_y, {})
-    fractions = {k: v for k, v in cfg.split.items() if k != "train_size"}
+    fractions = {k: v for k, v in cfg.split.items() if k not in ("train_size", "seed")}
     unseen = unseen_classes(cfg.get("unseen"), pools.classes)
     parts = split(arrays(pools.x, pools.y, pools.extra), fractions, seed, target=target,
                   target_in_train=cfg.get("target_in_train", 0), stratify="y" if pools.stratify else None,

@@ -9,8 +9,9 @@ from typing import Callable
 from dltool.errors import UserError, choices
 
 # modules under dltool.models; importing one registers its models (layers and init hold shared pieces, no models)
-FAMILIES = ("mlp", "cnn", "resnet", "mobilenet", "inception", "rnn", "transformer", "unet", "rnn_lm", "yolo",
-            "attention_rnn", "transformer_seq2seq", "ctc_rnn", "brnn_tagger", "transformer_lm")
+FAMILIES = ("mlp", "cnn", "classic", "resnet", "mobilenet", "inception", "rnn", "transformer", "unet", "rnn_lm",
+            "yolo", "attention_rnn", "transformer_seq2seq", "ctc_rnn", "brnn_tagger", "transformer_lm",
+            "skipgram", "glove")
 _REGISTRY: dict[str, Callable] = {}
 _TASKS: dict[str, tuple[str, ...]] = {}  # model name -> the tasks (dltool.tasks) whose outputs it can produce
 

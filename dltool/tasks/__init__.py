@@ -13,7 +13,8 @@ import inspect
 
 from dltool.errors import UserError, choices
 
-TASKS = ("classify", "segment", "multilabel", "lm", "verify", "detect", "seq2seq", "ctc", "trigger", "tag")  # modules under dltool.tasks
+TASKS = ("classify", "segment", "multilabel", "lm", "verify", "detect", "seq2seq", "ctc", "trigger", "tag",
+         "embed")  # modules under dltool.tasks
 
 
 def task_class(name: str):

@@ -99,10 +99,14 @@ class Task(pl.LightningModule):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, *input_shape) -> the net's outputs
-        return self.net((x - self.mean) / self.std)
+        return self.net(self.standardize(x))
+
+    def standardize(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs as the net takes them: standardized with the training split's mean and std (of the checkpoint)."""
+        return (x - self.mean) / self.std
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        z = (batch["x"] - self.mean) / self.std
+        z = self.standardize(batch["x"])
         if self.augment:  # training batches only: dev, test and predictions see the data as it is
             z = augment(z, **self.augment)
         return self.loss(self.net(z), batch)
@@ -127,6 +131,12 @@ class Task(pl.LightningModule):
         """``summarize`` of the split named ``split`` (None: unnamed); a task whose figures depend on which split it
         is (task=verify chooses its threshold on dev) overrides this."""
         return self.summarize(totals, n)
+
+    def run_figures(self) -> dict:
+        """Figures of the trained net as a whole rather than of a split (task=embed: word similarity and analogies
+        of its vectors), added to metrics.json after the splits are measured on the best checkpoint. None by
+        default."""
+        return {}
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self, self.optimizer_cfg, fused=self.fused)

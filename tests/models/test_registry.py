@@ -20,6 +20,7 @@ SEQ2SEQ = [n for n in model_names() if "seq2seq" in _TASKS[n]]  # source ids (T,
 TOKENS = LANGUAGE + SEQ2SEQ  # the models that read token ids
 RECOGNIZERS = [n for n in model_names() if "ctc" in _TASKS[n]]  # signals (L,) in, a score a class a frame out
 TAGGERS = [n for n in model_names() if "tag" in _TASKS[n]]  # (word, shape) ids (T, 2) in, a score a tag a word out
+EMBEDDERS = [n for n in model_names() if "embed" in _TASKS[n]]  # word ids (T,) in, word vectors out; no head
 
 
 def inputs(name: str, shape: tuple[int, ...], n: int = 3) -> torch.Tensor:
@@ -32,7 +33,9 @@ def test_every_model_has_a_config_and_every_config_a_model():
 
 
 def test_every_model_serves_a_task():
-    assert set(CLASSIFIERS) | set(IMAGES_ONLY) | set(TOKENS) | set(RECOGNIZERS) | set(TAGGERS) == set(model_names())
+    assert set(CLASSIFIERS) | set(IMAGES_ONLY) | set(TOKENS) | set(RECOGNIZERS) | set(TAGGERS) | set(EMBEDDERS) == \
+        set(model_names())
+    assert EMBEDDERS == ["glove", "skipgram"]
     assert SEGMENTERS == ["unet"] and DETECTORS == ["yolo"] and RECOGNIZERS == ["ctc_rnn"]
     assert LANGUAGE == ["rnn_lm", "transformer_lm"] and SEQ2SEQ == ["attention_rnn", "transformer_seq2seq"]
 
@@ -72,6 +75,8 @@ def test_every_tensor_has_one_state_dict_key(name, shape):
         pytest.skip("a CTC recognizer takes signals only")
     if name in TAGGERS and len(shape) != 1:
         pytest.skip("a tagger takes sentences of word and shape ids only")
+    if name in EMBEDDERS and len(shape) != 1:
+        pytest.skip("word vectors take rows of word ids only")
     shape = (12, 2) if name in TAGGERS else shape
     state = create_model(name, shape, 10).state_dict()
     owners: dict[int, str] = {}
@@ -82,7 +87,7 @@ def test_every_tensor_has_one_state_dict_key(name, shape):
 
 
 def test_unknown_model_and_unknown_argument_name_the_choices():
-    with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: attention_rnn, brnn_tagger, cnn, cnn_paper, .*mlp, .*resnet"):
+    with pytest.raises(UserError, match="unknown model 'resnet9'; choose from: alexnet, attention_rnn, brnn_tagger, cnn, cnn_paper, .*mlp, .*resnet"):
         create_model("resnet9", (40,), 10)
     with pytest.raises(UserError, match="model mlp has no parameter width; valid: hidden, activation"):
         create_model("mlp", (40,), 10, width=3)
@@ -107,8 +112,21 @@ def test_models_refuse_a_shape_they_cannot_take_in_one_line(name):
         create_model(name, (2, 3, 8, 8), 10)
 
 
+@pytest.mark.parametrize("name", EMBEDDERS)
+def test_word_vector_nets_give_a_vector_a_word(name):
+    """Word vectors have no head to replace (they are the body): what they give is ``vectors()``, (V, d), and the
+    vectors of given ids; transfer and new heads do not apply (``_nets`` leaves them out)."""
+    torch.manual_seed(0)
+    net = create_model(name, (12,), 10, dim=4)
+    assert net.vectors().shape == (10, 4)
+    ids = torch.randint(0, 10, (3, 12))
+    torch.testing.assert_close(net(ids), net.vectors()[ids], rtol=0, atol=0)
+
+
 def _nets():
     for name in model_names():
+        if name in EMBEDDERS:
+            continue
         for shape in ([(1, 8, 8)] if name in IMAGES_ONLY else [(12, 2)] if name in TAGGERS else [(12,)] if name in TOKENS else [(40,)] if name in RECOGNIZERS else SHAPES):
             yield name, shape
 

@@ -82,7 +82,7 @@ def test_the_canvas_labels_say_which_digits_show_and_hide_a_seeded_share():
     (["data=canvas", "data.hidden=0.2"], "data.hidden hides labels: it needs data.target=labels"),
     (["data=canvas", "data.target=points"], "unknown data.target 'points'; choose from: mask, labels, boxes"),
     (["task=multilabel", "model=unet", "data=canvas", "data.target=labels"],
-     "model unet does not serve task=multilabel; models that do: cnn, cnn_paper"),
+     "model unet does not serve task=multilabel; models that do: alexnet, cnn, cnn_paper"),
 ])
 def test_data_and_models_that_do_not_fit_are_one_line(overrides, message):
     from dltool.train import build

@@ -32,7 +32,7 @@ def test_a_model_that_cannot_serve_the_task_is_one_line_naming_those_that_can(mo
 
     models.model_names()  # registers every family
     monkeypatch.setitem(models._TASKS, "gru", ("segment",))  # as a net that only segments would be registered
-    with pytest.raises(UserError, match=r"model gru does not serve task=classify; models that do: cnn, cnn_paper, "
+    with pytest.raises(UserError, match=r"model gru does not serve task=classify; models that do: alexnet, cnn, cnn_paper, "
                                         r"gru_paper, inception"):
         build(compose(["model=gru", "data=digits"]))
 

@@ -74,8 +74,10 @@ def test_every_model_has_a_default_space_whose_trials_build(tmp_path):
             "seq2seq": ["task=seq2seq", "data=dates", "data.n=60"],
             "ctc": ["task=ctc", "data=digit_strings", "data.n=40"],
             "tag": ["task=tag", "data=entities", "data.n=60"],
-            "detect": ["task=detect", "data=canvas", "data.target=boxes", "data.n=40"]}
-    assert len(model_names()) == 21  # + attention_rnn, transformer_seq2seq, yolo, ctc_rnn, brnn_tagger, transformer_lm
+            "detect": ["task=detect", "data=canvas", "data.target=boxes", "data.n=40"],
+            "embed": ["task=embed", "data=wiki", "data.corpus=lee"]}
+    # + attention_rnn, transformer_seq2seq, yolo, ctc_rnn, brnn_tagger, transformer_lm, skipgram, glove, alexnet, vgg
+    assert len(model_names()) == 25
     for name in model_names():
         task_data = data[_TASKS[name][0]]
         cfg = compose([f"model={name}", *task_data])
