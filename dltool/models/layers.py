@@ -60,6 +60,37 @@ def scale_depth(blocks: int, depth: float) -> int:
     return max(1, math.ceil(blocks * depth))
 
 
+# EfficientNet's compound scaling (Tan & Le 2019, "EfficientNet: rethinking model scaling for convolutional neural
+# networks", section 3.3): depth d = alpha^phi, width w = beta^phi, resolution r = gamma^phi with alpha * beta^2 *
+# gamma^2 ~ 2, so that each step of phi about doubles the multiply-adds; the paper's grid search on EfficientNet-B0
+# chose these.
+COMPOUND = {"depth": 1.2, "width": 1.1, "resolution": 1.15}
+
+
+def compound_scaling(phi: float, depth: float, width: float, resolution: float) -> tuple[float, float, float]:
+    """(depth, width, resolution) multipliers scaled together by one coefficient ``phi`` (0: unchanged)."""
+    return (depth * COMPOUND["depth"] ** phi, width * COMPOUND["width"] ** phi,
+            resolution * COMPOUND["resolution"] ** phi)
+
+
+def scale_resolution(sizes: tuple[int, ...], resolution: float) -> tuple[int, ...]:
+    """The spatial sizes an input is resized to by the resolution multiplier, rounded, never below one."""
+    return tuple(max(1, round(n * resolution)) for n in sizes)
+
+
+class Resize(nn.Module):
+    """Resample every example to fixed spatial sizes (linear in 1-D, bilinear in 2-D): the resolution of compound
+    scaling, done by the net so that the data and its splits stay as they are."""
+
+    def __init__(self, sizes: tuple[int, ...]):
+        super().__init__()
+        self.sizes = tuple(sizes)
+        self.mode = "linear" if len(sizes) == 1 else "bilinear"
+
+    def forward(self, x):  # (B, C, *S) -> (B, C, *sizes)
+        return nn.functional.interpolate(x, size=self.sizes, mode=self.mode, align_corners=False)
+
+
 def conv_layout(input_shape: tuple[int, ...], model: str) -> tuple[int, int, tuple[int, ...]]:
     """(dims, channels, spatial sizes) of an example: (L,) -> (1, 1, (L,)); (C, L) -> (1, C, (L,)); (C, H, W) -> 2-D."""
     if len(input_shape) == 1:
@@ -179,9 +210,13 @@ class ConvNet(Net):
 
     conv_shape: tuple[int, ...]
 
+    def __init__(self):
+        super().__init__()
+        self.resize = nn.Identity()  # a Resize of the input first where a net scales its resolution (no weights)
+
     def forward_features(self, x):  # (B, *input_shape) -> (B, D): the pooled or flattened maps
         x = x.reshape(x.shape[0], *self.conv_shape)  # (B, C, L) or (B, C, H, W); shape[0]: an export keeps B dynamic
-        return self.pool(self.features(x))
+        return self.pool(self.features(self.resize(x)))
 
 
 class GAPNet(ConvNet):

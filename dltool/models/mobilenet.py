@@ -10,7 +10,8 @@ from torch import nn
 
 from dltool.errors import check_number
 from dltool.models import register_model
-from dltool.models.layers import ConvBN, GAPNet, check_common, check_stages, conv_layout, scale_depth, scale_width
+from dltool.models.layers import ConvBN, GAPNet, Resize, check_common, check_stages, compound_scaling, conv_layout, \
+    scale_depth, scale_resolution, scale_width
 
 
 class DepthwiseSeparable(nn.Module):
@@ -73,20 +74,29 @@ class MobileNet(GAPNet):
         expansion: v2's expansion factor of the inverted residual's hidden layer (ignored by v1 blocks).
         width: MobileNet's width multiplier alpha: multiplies every channel count.
         depth: multiplies every stage's number of blocks, rounding up (EfficientNet's depth scaling).
+        resolution: multiplies the input's length (or height and width): each example is resampled to it first.
+        compound: EfficientNet's compound coefficient phi: depth x 1.2^phi, width x 1.1^phi and resolution x 1.15^phi
+            together (0: as given; 1 about doubles the multiply-adds; negative scales down).
         keep_prob: inverted dropout before the output layer; 1.0 = off.
         init: auto (He), he, xavier or torch.
         version: 2 (inverted residuals, ReLU6) or 1 (depthwise separable convolutions, ReLU).
     """
 
     def __init__(self, input_shape, num_classes, channels=(16, 24, 32), blocks=(1, 2, 2), expansion=4, width=1.0,
-                 depth=1.0, keep_prob=1.0, init="auto", version=2):
+                 depth=1.0, resolution=1.0, compound=0.0, keep_prob=1.0, init="auto", version=2):
         super().__init__()
         name = "mobilenet" if version == 2 else "mobilenet_v1"
         dims, c_in, sizes = conv_layout(input_shape, name)
         self.conv_shape = (c_in, *sizes)
         check_stages(channels, blocks, width, depth)
+        check_number(resolution, "model.resolution", low=0, low_open=True)
+        check_number(compound, "model.compound", low=-4, high=4)
         check_number(expansion, "model.expansion", low=1, integer=True)
         check_common(keep_prob, init)
+        depth, width, resolution = compound_scaling(compound, depth, width, resolution)
+        resized = scale_resolution(sizes, resolution)
+        if resized != sizes:
+            self.resize = Resize(resized)
         channels = [scale_width(c, width) for c in channels]
         layers: list[nn.Module] = [ConvBN(dims, c_in, channels[0], 3, activation="relu6" if version == 2 else "relu",
                                           init=init)]
@@ -104,13 +114,16 @@ class MobileNet(GAPNet):
 
 @register_model("mobilenet")
 def mobilenet(input_shape, num_classes, channels=(16, 24, 32), blocks=(1, 2, 2), expansion=4, width=1.0, depth=1.0,
-              keep_prob=1.0, init="auto"):
-    """MobileNet v2 (Sandler et al. 2018): inverted residuals with expansion and a linear bottleneck."""
-    return MobileNet(input_shape, num_classes, channels, blocks, expansion, width, depth, keep_prob, init, version=2)
+              resolution=1.0, compound=0.0, keep_prob=1.0, init="auto"):
+    """MobileNet v2 (Sandler et al. 2018): inverted residuals with expansion and a linear bottleneck; EfficientNet's
+    compound scaling of its depth, width and input resolution by one coefficient (``compound``)."""
+    return MobileNet(input_shape, num_classes, channels, blocks, expansion, width, depth, resolution, compound,
+                     keep_prob, init, version=2)
 
 
 @register_model("mobilenet_v1")
 def mobilenet_v1(input_shape, num_classes, channels=(16, 32, 64), blocks=(1, 1, 1), width=1.0, depth=1.0,
-                 keep_prob=1.0, init="auto"):
+                 resolution=1.0, compound=0.0, keep_prob=1.0, init="auto"):
     """MobileNet v1 (Howard et al. 2017): depthwise separable convolutions."""
-    return MobileNet(input_shape, num_classes, channels, blocks, 1, width, depth, keep_prob, init, version=1)
+    return MobileNet(input_shape, num_classes, channels, blocks, 1, width, depth, resolution, compound, keep_prob,
+                     init, version=1)

@@ -63,9 +63,11 @@ class YOLO(Net):
             raise UserError(f"model.backbone={backbone} is not a conv net with conv blocks")
         self.conv_shape = net.conv_shape
         self.features = net.features
+        self.resize = net.resize  # a backbone's input resolution (model.backbone_args.resolution), or Identity
         with torch.no_grad():  # the body's output shape: channels and grid
             training = self.features.training
-            c, h, w = self.features.eval()(torch.zeros(1, *self.conv_shape)).shape[1:]
+            self.features.eval()  # batch norm neither counts the zeros nor needs two examples
+            c, h, w = self.forward_features(torch.zeros(1, *self.conv_shape)).shape[1:]
             self.features.train(training)
         if h != w or h < 1:
             raise UserError(f"model yolo needs a square grid; backbone {backbone} maps {tuple(input_shape)} to "
@@ -80,4 +82,5 @@ class YOLO(Net):
         self.head = nn.Sequential(*layers, last)
 
     def forward_features(self, x):  # (B, C, H, W) -> (B, C', S, S): the grid's feature maps
-        return self.features(x.reshape(x.shape[0], *self.conv_shape))  # shape[0]: an ONNX export keeps it dynamic
+        x = x.reshape(x.shape[0], *self.conv_shape)  # shape[0]: an ONNX export keeps it dynamic
+        return self.features(self.resize(x))
