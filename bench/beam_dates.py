@@ -25,7 +25,7 @@ def main() -> None:
 
     from dltool.beam_analysis import analyse, sequence_log_probs
     from dltool.decode import beam_search, greedy, normalized
-    from dltool.evaluate import restore
+    from dltool.restore import restore
     from dltool.tasks.seq2seq import bleu_counts, corpus_bleu, strip
 
     torch.set_num_threads(args.threads)

@@ -23,7 +23,7 @@ def check(cfg: dict) -> dict:
 def augment(x: torch.Tensor, shift: int = 0, noise: float = 0.0, scale: float = 0.0) -> torch.Tensor:
     """A randomly altered copy of the batch ``x`` (B, *example_shape); each example gets its own draw."""
     if shift:
-        for dim in range(max(1, x.dim() - 2), x.dim()):  # (B, L): L; (B, C, L): L; (B, C, H, W): H and W
+        for dim in shift_dims(x):
             x = random_shift(x, shift, dim)
     if scale:
         factor = 1 + (torch.rand(x.shape[0], device=x.device) * 2 - 1) * scale  # U(1 - scale, 1 + scale)
@@ -33,10 +33,21 @@ def augment(x: torch.Tensor, shift: int = 0, noise: float = 0.0, scale: float = 
     return x
 
 
+def shift_dims(x: torch.Tensor) -> range:
+    """The axes a shift moves a batch ``x`` along: (B, L): L; (B, C, L): L; (B, C, H, W): H and W."""
+    return range(2, 4) if x.dim() == 4 else range(x.dim() - 1, x.dim())  # a signal's channels never move
+
+
 def random_shift(x: torch.Tensor, shift: int, dim: int) -> torch.Tensor:
     """Shift each example by its own whole number of steps in [-shift, shift] along ``dim``, filling with zeros."""
+    return shift_by(x, torch.randint(-shift, shift + 1, (x.shape[0],), device=x.device), dim)
+
+
+def shift_by(x: torch.Tensor, offsets: torch.Tensor, dim: int) -> torch.Tensor:
+    """Example b of ``x`` shifted by ``offsets[b]`` whole steps along ``dim`` (positive: towards higher indices),
+    the steps shifted in filled with zeros (in standardized units: the training mean). Test-time augmentation
+    (dltool.ensemble) shifts its views with this too, as training shifted its batches."""
     n = x.shape[dim]
-    offsets = torch.randint(-shift, shift + 1, (x.shape[0],), device=x.device)  # (B,)
     source = torch.arange(n, device=x.device).view(1, n) - offsets.view(-1, 1)  # (B, n): where each step comes from
     valid = (source >= 0) & (source < n)
     shape = [x.shape[0]] + [1] * (x.dim() - 1)

@@ -13,28 +13,18 @@ from __future__ import annotations
 
 import operator
 import re
-import statistics
-import time
 from pathlib import Path
 
-from dltool.checkpoints import load as load_checkpoint
-from dltool.errors import UserError, choices, first_line
+from dltool.errors import UserError, choices
 from dltool.metrics import SPLITS
-from dltool.runs import run_name, run_status, write_json
-from dltool.loop import EVAL_BATCH
+from dltool.restore import latency, split_predictions
+from dltool.runs import run_name, write_json
 from dltool.scoring import DEFAULTS, METRICS, TASK_METRICS, check_choice, check_options, classify_scores, \
     lm_scores, multilabel_scores, segment_scores, verify_scores
 
 RESOURCES = ("latency_ms", "parameters")
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 REQUIREMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
-LATENCY_BATCH = 1024  # the batched latency measures one chunk of this many examples
-# what evaluate may change in a run's config: how it runs, never what it scores (data, split, seed, model)
-RUNTIME_KEYS = ("trainer.accelerator", "trainer.precision", "trainer.threads", "trainer.channels_last",
-                # how a detector's outputs become boxes (task=detect): the same weights, decoded otherwise (ablations)
-                "task.score_threshold", "task.nms", "task.max_boxes",
-                # how a translator searches (task=seq2seq): beam width and length normalization
-                "task.beam", "task.alpha")
 
 
 def parse_class_weights(text: str) -> dict[str, float]:
@@ -75,104 +65,19 @@ def check_requirements(measured: dict, requirements) -> list[dict]:
     return out
 
 
-def check_runtime_overrides(overrides) -> list[str]:
-    """``overrides`` if each only changes how a saved run runs (RUNTIME_KEYS), else a UserError: scoring a run on a
-    re-split or regenerated data set would report a number of some other experiment under its name."""
-    for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if key not in RUNTIME_KEYS:
-            raise UserError(f"override {override!r} would change what run is scored: evaluate uses the run's own data, "
-                            f"splits and weights; it takes only {choices(RUNTIME_KEYS)}")
-    return list(overrides)
-
-
-def restore(run_dir, overrides=()) -> tuple:
-    """Rebuild a run from its config.yaml (same seed: same splits) and load its best checkpoint into the module.
-
-    The checkpoint is read first and only as weights (``weights_only=True``): a damaged or unsafe file fails before
-    the data is loaded, and is never retried as a full pickle. ``overrides`` (``key=value``, RUNTIME_KEYS only)
-    change how the saved config runs, e.g. ``trainer.accelerator=cpu`` for a run trained on a GPU.
-    """
-    from dltool.config import compose
-    from dltool.train import build
-
-    run_dir = Path(run_dir)
-    overrides = check_runtime_overrides(overrides)
-    path = run_dir / "checkpoints" / "best.ckpt"
-    if not path.is_file():
-        raise UserError(f"run {run_name(run_dir)} has no checkpoints/best.ckpt (status: {run_status(run_dir)})")
-    checkpoint = load_checkpoint(path)
-    setup = build(compose(overrides, config_file=run_dir / "config.yaml"))
-    from dltool.data import check_sources
-
-    check_sources(checkpoint.get("sources") or {}, setup.data.sources)
-    saved = (checkpoint.get("info") or {}).get("classes")
-    if saved is not None and [str(c) for c in saved] != [str(c) for c in setup.data.classes]:
-        raise UserError(f"the data of run {run_name(run_dir)} changed since training: classes were "
-                        f"{choices(saved)}, now {choices(setup.data.classes)}")
-    try:
-        setup.module.load_state_dict(checkpoint["state_dict"])
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise UserError(f"checkpoint {path} does not fit the model of {run_dir / 'config.yaml'}: {first_line(e)}") from e
-    setup.module.to(setup.fabric.device).eval()
-    return setup, setup.module
-
-
-def predict(setup, x) -> dict:
-    """The task's predictions for inputs ``x`` (for classification: the class, as the error counts it, and its
-    softmax probability), as numpy arrays, in large chunks under the run's precision."""
-    import torch
-
-    module = setup.module.eval()
-    parts: dict[str, list] = {}
-    with torch.no_grad(), setup.fabric.autocast():
-        for lo in range(0, len(x), EVAL_BATCH):
-            for key, value in module.predict(x[lo:lo + EVAL_BATCH]).items():
-                parts.setdefault(key, []).append(value)
-    return {key: torch.cat(values).cpu().numpy() for key, values in parts.items()}
-
-
-def split_predictions(run_dir, split: str, overrides=()) -> tuple:
-    """``(setup, x, y_true, predictions)``: the restored run (``restore``), the inputs of its ``split``, their labels
-    as numpy and the task's predictions for them (``predict``). What evaluate scores and ``dltool errors`` samples
-    mistakes from, rebuilt the one way for both; an empty split is a UserError."""
-    setup, _ = restore(run_dir, overrides)
-    x, y = setup.splits[split]["x"], setup.splits[split]["y"]
-    if len(y) == 0:
-        raise UserError(f"the {split} split of run {run_name(run_dir)} has no examples (data.split.{split} is 0)")
-    return setup, x, y.cpu().numpy(), predict(setup, x)
-
-
-def latency(module, x, repeats: int = 30, budget_s: float = 0.2, autocast=None) -> dict:
-    """Milliseconds per example: median of ``repeats`` batch-1 calls (serving one request) and of a few calls on a
-    batch of up to 1,024 examples (offline scoring), after warm-up calls; each stops early after ``budget_s``.
-    ``autocast``: the run's precision context (``fabric.autocast``), so that a bf16 run is timed in bf16."""
-    import contextlib
-
-    import torch
-
-    module.eval()
-    one, chunk = x[:1], x[:LATENCY_BATCH]
-    with torch.no_grad(), (autocast or contextlib.nullcontext)():
-        for _ in range(3):
-            module(one)
-            module(chunk)
-        single = _median_ms(lambda: module(one), repeats, budget_s, x.device)
-        batched = _median_ms(lambda: module(chunk), max(3, repeats // 6), budget_s, x.device) / len(chunk)
-    return {"latency_ms_per_example": single, "latency_ms_per_example_batched": batched}
-
-
 def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: str = "macro",
                  positive_label: str | None = None, beta: float = 1.0, class_weights: dict | None = None,
-                 weight_by: str = "true", requires=(), overrides=()) -> dict:
+                 weight_by: str = "true", requires=(), overrides=(), ensemble=(), tta: int | None = None) -> dict:
     """Evaluate a run's best checkpoint on ``split`` and write RUN/eval-<split>.json (the returned dict),
     RUN/predictions-<split>.csv and a picture: RUN/confusion-<split>.png (classify) or RUN/masks-<split>.png
     (segment: inputs, true and predicted masks).
 
     ``requires`` are satisficing checks such as ``"latency_ms<=5"`` or ``"f1>=0.9"``. Names and options are
     checked before anything is loaded (class names once the data is, before anything is written); the JSON is
-    written last, so its presence means the others are complete.
+    written last, so its presence means the others are complete. ``ensemble`` (other runs' folders) and ``tta`` (a
+    number of shifted views) add the course's competition tricks beside the single model (dltool.ensemble).
     """
+    from dltool.ensemble import check_request, competition
     from dltool.models import count_parameters
     from dltool.runs import read_config
 
@@ -186,6 +91,7 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
         if given:
             raise UserError(f"{', '.join(given)} apply to task=classify; run {run_name(run_dir)} learned task={task}")
     check_choice(split, SPLITS, "split")
+    members = check_request(run_dir, task, ensemble, tta)
     requirements = [parse_requirement(text) for text in requires]
     if class_weights and "weighted_error" not in {metric, *(name for name, _, _ in requirements)}:
         raise UserError("--class-weights applies to --metric weighted_error (or a weighted_error requirement)")
@@ -219,6 +125,10 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
         from dltool.tag_scores import tag_scores
 
         scores, write_pictures = tag_scores(y_true, predictions, setup.data.info, metric, x.cpu().numpy())
+    elif task == "embed":  # the split's held-out pairs, and the vectors' similarity and analogy figures
+        from dltool.embed_scores import embed_scores
+
+        scores, write_pictures = embed_scores(predictions, metric, module)
     elif task == "verify":  # at the threshold the best checkpoint chose on dev
         scores, write_pictures = verify_scores(y_true, predictions, setup.data.info, metric, float(module.threshold))
     else:
@@ -230,21 +140,8 @@ def evaluate_run(run_dir, metric: str = "error", split: str = "test", average: s
               "latency_ms_per_example": speed["latency_ms_per_example"], "parameters": parameters,
               "latency_ms_per_example_batched": speed["latency_ms_per_example_batched"],
               "requirements": check_requirements(measured, requires), "n": len(y_true), "overrides": list(overrides)}
+    if members or tta is not None:  # before anything is written: a member that does not fit fails here
+        result.update(competition(run_dir, setup, x, y_true, split, members, tta, metric, options, result, overrides))
     write_pictures(run_dir, split)
     write_json(run_dir / f"eval-{split}.json", result)
     return result
-
-
-def _median_ms(call, repeats: int, budget_s: float, device) -> float:
-    import torch
-
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    times: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
-        sync()
-        start = time.perf_counter()
-        call()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000

@@ -67,7 +67,7 @@ def sample_run(run_dir, n: int = 20, temperature: float = 1.0, seed: int = 0, ma
     """Draw ``n`` names from the best checkpoint of ``run_dir`` (a task=lm run), write RUN/samples.txt, and return
     the names, which of them are new (not in the training split) and the settings."""
     from dltool.data.names import decode
-    from dltool.evaluate import restore
+    from dltool.restore import restore
 
     check_options(n, temperature, seed, max_length)
     run_dir = Path(run_dir)

@@ -7,7 +7,7 @@ A category's share of the mistakes is a ceiling: fixing every mistake of it lowe
 (dev error 10 %, 5 of 100 mistakes dogs: fixing dogs brings it to 9.5 % at best), which says which idea is worth the
 work. Categories overlap, so the shares need not sum to 1.
 
-The split is rebuilt and predicted exactly as ``dltool evaluate`` does (``dltool.evaluate.split_predictions``); which
+The split is rebuilt and predicted exactly as ``dltool evaluate`` does (``dltool.restore.split_predictions``); which
 examples are mistakes is the task's (``Task.mistakes``): classification's wrong class, multi-label's example with any
 known label wrong, a translation or a recognized digit string not exactly the reference, a sentence whose entities
 are not all found right; how each is written is the task's too (``Task.describe``): text examples (a date to
@@ -96,7 +96,7 @@ def make_sheet(run_dir, split: str = "dev", n: int = DEFAULT_N, tags: str = DEFA
     was sampled). Every option is checked, and an existing sheet with filled cells refused, before anything loads."""
     import torch
 
-    from dltool.evaluate import check_runtime_overrides, split_predictions
+    from dltool.restore import check_runtime_overrides, split_predictions
 
     run_dir = Path(run_dir)
     check_split(split)

@@ -8,7 +8,7 @@ Gatys et al. (2015) and the course take them from VGG-19 trained on ImageNet. dl
   "Texture Networks"; He, Wang & Hopcroft 2016, "A Powerful Generative Model Using Random Weights for the Deep Image
   Representation"), but no filter stands for an object part, so the style carries texture and colour, not semantics.
 - ``--features RUN``: the conv blocks of a net trained by dltool (its best checkpoint, read weights-only through
-  dltool.evaluate.restore), e.g. ``dltool train data=digits model=cnn``. The blocks of ``net.features`` (the cnn,
+  dltool.restore.restore), e.g. ``dltool train data=digits model=cnn``. The blocks of ``net.features`` (the cnn,
   resnet, mobilenet and inception families) are the layers ``features.0``, ``features.1``, ...; the U-Net's encoder
   levels are ``down.0``, ``down.1``, ... A net trained on gray images (data=digits, data=canvas) sees the image as
   gray, scaled to its training data's range and normalized as its inputs were (per channel: a photograph is not the
@@ -130,7 +130,7 @@ def run_net(run: str, runs_dir) -> FeatureNet:
     """The conv blocks of run ``run``'s best checkpoint as a feature net; a UserError when they cannot read an image."""
     import torch
 
-    from dltool.evaluate import restore
+    from dltool.restore import restore
     from dltool.runs import find_run, run_name
     from dltool.train import keep_threads
 

@@ -29,7 +29,7 @@ def tag_run(run_dir, text: str) -> dict:
     import torch
 
     from dltool.data.entities import UNK, shape, tokenize
-    from dltool.evaluate import restore
+    from dltool.restore import restore
     from dltool.tasks.tag import entities
 
     text = check_text(text)

@@ -71,7 +71,7 @@ def translate_run(run_dir, text: str, beam: int | None = None, alpha: float | No
     import torch
 
     from dltool.data.dates import encode_source
-    from dltool.evaluate import restore
+    from dltool.restore import restore
 
     text = check_options(text, beam, alpha)
     run_dir = Path(run_dir)

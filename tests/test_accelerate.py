@@ -80,7 +80,7 @@ def test_a_fused_step_is_the_one_the_optimizer_takes():
 def test_the_gpu_path_all_at_once_on_the_cpu(tmp_path):
     """bf16 mixed precision, channels-last and the fused step together, forced on the CPU (where PyTorch runs them):
     the run trains, keeps float32 weights in its checkpoint, and evaluates and exports like any other run."""
-    from dltool.evaluate import restore
+    from dltool.restore import restore
     from dltool.export import export_run
 
     on = ["model=resnet", "trainer.precision=bf16", "trainer.channels_last=true", "trainer.fused=true"]

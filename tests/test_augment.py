@@ -86,3 +86,18 @@ def test_a_run_with_augmentation_trains_on_altered_batches(tmp_path):
     plain = train(compose(base), runs_dir=tmp_path, progress=False)
     noisy = train(compose([*base, "data.augment.noise=0.5"]), runs_dir=tmp_path, progress=False)
     assert noisy["splits"]["train"]["loss"] != plain["splits"]["train"]["loss"]
+
+
+def test_a_shift_moves_a_signal_along_time_and_an_image_along_both_sides_never_across_channels():
+    from dltool.augment import shift_dims
+
+    assert list(shift_dims(torch.zeros(2, 40))) == [1]
+    assert list(shift_dims(torch.zeros(2, 3, 40))) == [2]  # (B, C, L): the channels stay as they are
+    assert list(shift_dims(torch.zeros(2, 1, 8, 8))) == [2, 3]
+    x = torch.stack([torch.arange(1.0, 7.0), torch.arange(101.0, 107.0)])[None].repeat(50, 1, 1)  # (50, 2, 6)
+    torch.manual_seed(0)
+    shifted = augment(x, shift=2)
+    kept = shifted[:, 0] != 0  # the steps not shifted in: both channels moved by the same steps in time
+    assert torch.equal(kept, shifted[:, 1] != 0) and kept.sum(dim=1).min() >= 4
+    assert torch.equal((shifted[:, 1] - shifted[:, 0])[kept], torch.full((int(kept.sum()),), 100.0))
+    assert len({int(row.argmax()) for row in shifted[:, 0]}) > 1  # and the draws differ between examples

@@ -12,7 +12,8 @@ import pytest
 from sklearn import metrics as skm
 
 from dltool.errors import UserError
-from dltool.evaluate import check_requirements, evaluate_run, parse_class_weights, parse_requirement, restore
+from dltool.evaluate import check_requirements, evaluate_run, parse_class_weights, parse_requirement
+from dltool.restore import restore
 from dltool.scoring import compute
 from dltool.runs import find_run
 from tests.conftest import as_if_killed

@@ -53,7 +53,7 @@ def test_safetensors_hold_the_checkpoint_exactly_with_metadata(digits_runs):
 
 def test_a_module_rebuilt_from_the_config_predicts_like_the_checkpoint(digits_runs):
     from dltool.config import compose
-    from dltool.evaluate import predict, restore
+    from dltool.restore import predict, restore
     from dltool.train import build
 
     assert invoke("export", "r", "--runs-dir", digits_runs).exit_code == 0

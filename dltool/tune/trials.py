@@ -1,5 +1,6 @@
 """The ask, train, tell loop of one worker: each trial a real ``dltool train`` run in ``runs/<study>/trials/``, its
-stage's ranges, its epochs reported for pruning, its satisficing metrics, its outcome told to Optuna."""
+stage's ranges, its epochs reported (dev error, the intermediate values pruners and optuna-dashboard read), its
+split errors as user attributes, its satisficing metrics, its outcome told to Optuna."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from dltool.tune.liveness import INTERRUPTED, WRITE_REFUSED, ask_lock, budget_us
 from dltool.tune.plan import Plan, sampler, trial_config, trial_seed
 
 FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a write the machine refuses, however it is raised
+# without a pruner, the share of a trial's training time that reporting its epochs' dev error may take: every epoch
+# of epochs of 0.25 s and more, fewer of faster ones (the first and the last always); bench/tune_reports.py
+REPORT_SHARE = 0.02
 
 
 def work(p: Plan, study, worker: int = 0) -> None:
@@ -78,18 +82,28 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
     if p.opts.workers > 1:
         cfg.trainer.threads = max(1, (os.cpu_count() or 1) // p.opts.workers)
 
+    pruning = p.opts.pruner != "none"
+    curve = {"spent": 0.0, "reported": 0, "last": None}  # seconds spent reporting, the last epoch reported and seen
+
     def report(row: dict) -> None:
-        trial.report(row[metrics.MONITOR], row["epoch"])
-        if row["epoch"] >= p.opts.min_epochs and trial.should_prune():  # whatever the pruner, never before
+        """Dev error as the trial's intermediate value of the epoch, in every study: optuna-dashboard draws these
+        curves. Each is a storage write (about 5 ms on SQLite, an fsync): a pruner reads every one, else an epoch is
+        reported while reporting has taken at most REPORT_SHARE of the training time so far (README)."""
+        curve["last"] = row
+        if pruning or curve["spent"] <= REPORT_SHARE * row["seconds"]:
+            start = time.perf_counter()
+            trial.report(row[metrics.MONITOR], row["epoch"])
+            curve["spent"] += time.perf_counter() - start
+            curve["reported"] = row["epoch"]
+        if pruning and row["epoch"] >= p.opts.min_epochs and trial.should_prune():  # whatever the pruner, never before
             raise StopTraining("pruned")
 
-    pruning = p.opts.pruner != "none"  # each report is a storage write: only pay for it when a pruner reads it
     run_name = f"trial-{trial.number:04d}"
     trials_dir = p.study_dir / "trials"
     try:
         with heartbeat(trial, p.opts.heartbeat):
             result = train(cfg, runs_dir=trials_dir, name=run_name, progress=False,
-                           on_epoch=report if pruning else None, report_test=False)
+                           on_epoch=report, report_test=False)
     except Interrupted:
         _fail(study, trial, INTERRUPTED)
         raise
@@ -106,10 +120,16 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
         return _fail(study, trial, str(e))
     except Exception as e:  # a bug or a fault in one trial must not end the study
         return _fail(study, trial, f"{type(e).__name__}: {e}")
+    last = curve["last"]
+    if last is not None and last["epoch"] > curve["reported"]:  # the curve ends where training did
+        trial.report(last[metrics.MONITOR], last["epoch"])
     splits = result["splits"]
-    # one write for the whole record (each user attribute is a storage transaction)
-    trial.set_user_attr("result", {"run": str(trials_dir / run_name), "epochs": result["epochs"],
-                                   **{f"{k}_error": e for k, e in split_errors(result).items() if k != "test"}})
+    # each user attribute is a storage transaction: the run's folder and epochs are one record, but each split's
+    # error is a scalar of its own, which optuna-dashboard can sort and plot (train_error, train_dev_error, dev_error)
+    trial.set_user_attr("result", {"run": str(trials_dir / run_name), "epochs": result["epochs"]})
+    for k, e in split_errors(result).items():
+        if k != "test":
+            trial.set_user_attr(f"{k}_error", e)
     if result["status"] == "pruned":
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return "PRUNED"
@@ -144,7 +164,7 @@ def _fail(study, trial, reason: str) -> str:
 
 def satisficing(run_dir: Path) -> dict:
     """Latency per example at batch size 1 (ms, on dev) and parameter count of a run's best checkpoint."""
-    from dltool.evaluate import latency, restore
+    from dltool.restore import latency, restore
     from dltool.models import count_parameters
 
     setup, module = restore(run_dir)
