@@ -30,14 +30,15 @@ class StopTraining(Exception):
 
 
 def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int, run_dir: Path, saved: dict,
-        progress: bool = True, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None) -> dict:
+        progress: bool = True, on_epoch: Callable[[dict], None] | None = None, resume: dict | None = None,
+        log: Callable[[dict], None] | None = None) -> dict:
     """The epoch loop: shuffled in-memory mini-batches, dev error after each epoch, early stopping on dev error, and
     status ``diverged`` at the first non-finite loss. ``checkpoints/best.ckpt`` keeps the best dev error, and of
     epochs with the same dev error the one of lower dev loss (see _better);
     ``checkpoints/last.ckpt`` holds everything needed to continue exactly (``resume``): weights, optimizer, schedule,
     both random number generators and the early-stopping counters. It is written at the end of an epoch when
     ``trainer.checkpoint_interval`` seconds have passed since the last one (0: every epoch), and at the end; a run cut
-    short redoes at most that much."""
+    short redoes at most that much. ``log`` gets each history row as it is written (trainer.logger, dltool.loggers)."""
     import torch
 
     train = splits["train"]
@@ -92,6 +93,8 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                        "lr": lr, "seconds": round(time.perf_counter() - start, 4)}
                 writer.writerow(row)
                 history.flush()
+                if log is not None:
+                    log(row)
                 if not (math.isfinite(train_loss) and math.isfinite(dev["loss"])):
                     status = "diverged"
                     break

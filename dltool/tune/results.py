@@ -72,7 +72,7 @@ def write_trials_csv(p: Plan, study) -> bool:
         a, r = t.user_attrs, t.user_attrs.get("result", {})
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         writer.writerow({"number": t.number, "stage": a.get("stage"), "state": t.state.name, "dev_error": t.value,
-                         "train_error": r.get("train_error"), "train_dev_error": r.get("train_dev_error"),
+                         **{k: a.get(k, r.get(k)) for k in ("train_error", "train_dev_error")},  # r: studies of before
                          "epochs": r.get("epochs"), **{k: override_value(a.get("overrides", {}).get(k)) for k in keys},
                          "feasible": feasible(t), "satisficing": a.get("satisficing"), "run": r.get("run"),
                          "fail_reason": a.get("fail_reason"), "seconds": seconds})

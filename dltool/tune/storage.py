@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, unquote_plus
 
+from dltool import metrics
 from dltool.errors import UserError, first_line
 from dltool.tune.plan import Plan, pruner, sampler
 
@@ -38,6 +39,12 @@ def open_study(p: Plan):
     elif stored != signature:
         raise UserError(f"study '{p.study_name}' already exists with other overrides, search space or seed; "
                         f"resume it with the same command or choose another --name")
+    if study.metric_names != [metrics.MONITOR]:  # the objective's name in optuna-dashboard and trials_dataframe
+        import warnings
+
+        with warnings.catch_warnings():  # "experimental (supported from v3.2.0)", in Optuna 5.0 still
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([metrics.MONITOR])
     return study
 
 
