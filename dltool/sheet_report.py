@@ -29,9 +29,12 @@ def print_sheet(result: dict) -> None:
     every = " (all of them)" if r["sampled"] == r["mistakes"] else f" at random (--n {r['n']}, --seed {r['seed']})"
     line(f"sampled {r['sampled']}{every}")
     line(f"wrote {r['sheet']} (one row a mistake; empty columns: {', '.join(r['tags'])}, note)")
-    shown = f"{r['panels']} examples" if r["panels"] == r["sampled"] else \
-        f"the first {r['panels']} of the {r['sampled']}: a picture shows at most {r['panels']}"
-    line(f"wrote {r['picture']} ({shown})")
+    if r["picture"] is None:
+        line("no picture: the sheet's input column holds each example's text")
+    else:
+        shown = f"{r['panels']} examples" if r["panels"] == r["sampled"] else \
+            f"the first {r['panels']} of the {r['sampled']}: a picture shows at most {r['panels']}"
+        line(f"wrote {r['picture']} ({shown})")
     line("look at each mistake, mark its columns (1, x, anything) and add a column for a category you find; then:")
     line(f"  {r['next']}")
 

@@ -8,6 +8,12 @@ only the new task's head starts from scratch. ``model.freeze`` chooses what trai
 net's ``features`` that hold weights, a conv net's conv blocks, a ResNet's residual blocks, an MLP's linear (and batch
 norm) layers: more data, more layers retrained). Frozen parts keep their batch-norm statistics too (they stay
 in eval mode while the rest trains).
+
+A word-embedding run (task=embed: skip-gram or GloVe) given as ``model.init_from`` to a net that reads words (a
+task whose ``info`` holds its word ``vocabulary``, task=tag) gives its word vectors instead (course 5: embeddings
+learned on a large corpus, transferred to a task with few labelled sentences): each word of this run's vocabulary
+that the embedding run knows starts from its vector, the others (and ``<pad>``, ``<unk>``) as built.
+``model.freeze=embedding`` then keeps those vectors as they are, or they are fine-tuned with the rest.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from dltool.errors import UserError, check_number
 HEAD = "head."  # every registered net (dltool.models.base.Net) names its output layer(s) ``head``
 
 
-def init_from(net, run: str, model: str) -> str:
-    """Load run ``run``'s best weights into ``net`` (a model named ``model``) except the head; return the run's
-    absolute path. One UserError line for a run that is missing, of another model, or whose shapes do not fit."""
+def init_from(net, run: str, model: str, info: dict | None = None) -> str:
+    """Load run ``run``'s best weights into ``net`` (a model named ``model``) except the head, or a word-embedding
+    run's vectors into its word embedding (``info``: the data's, with the ``vocabulary`` of a net that reads words);
+    return the run's absolute path. One UserError line for a run that is missing, of another model, or whose shapes
+    do not fit."""
     from dltool.checkpoints import load as load_checkpoint
     from dltool.runs import is_run
 
@@ -33,6 +41,8 @@ def init_from(net, run: str, model: str) -> str:
         raise UserError(f"model.init_from={run}: the run has no checkpoints/best.ckpt")
     checkpoint = load_checkpoint(best)
     source = ((checkpoint.get("config") or {}).get("model") or {}).get("name")
+    if ((checkpoint.get("config") or {}).get("task") or {}).get("name") == "embed":
+        return word_vectors_into(net, checkpoint, run, folder, (info or {}).get("vocabulary"))
     if source != model:
         raise UserError(f"model.init_from={run}: that run trained model {source}, not {model}")
     weights = {k[len("net."):]: v for k, v in checkpoint["state_dict"].items()
@@ -51,14 +61,54 @@ def init_from(net, run: str, model: str) -> str:
     return str(folder.resolve())
 
 
+def word_vectors_into(net, checkpoint: dict, run: str, folder: Path, vocabulary) -> str:
+    """Copy the vectors of an embedding run's checkpoint into ``net.embed`` for the words of ``vocabulary`` it knows;
+    the rest of the net stays as built. Words are matched as written (both lowercase by default)."""
+    import torch
+
+    from dltool.models import create_model, net_arguments
+
+    embedding = getattr(net, "embed", None)
+    if vocabulary is None or not isinstance(embedding, torch.nn.Embedding):
+        raise UserError(f"model.init_from={run}: a word-embedding run starts a net that reads words (task=tag "
+                        "model=brnn_tagger), not this one")
+    words = [str(w) for w in checkpoint["info"]["classes"]]
+    config = checkpoint["config"]["model"]
+    source = create_model(config["name"], (1,), len(words), **net_arguments(config))
+    source.load_state_dict({k[len("net."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")})
+    vectors = source.vectors().detach()
+    if vectors.shape[1] != embedding.embedding_dim:
+        raise UserError(f"model.init_from={run}: its word vectors have {vectors.shape[1]} dimensions and this net's "
+                        f"embedding {embedding.embedding_dim}: set model.embedding={vectors.shape[1]}")
+    if len(vocabulary) > embedding.num_embeddings:
+        raise UserError(f"model.init_from={run}: the vocabulary's {len(vocabulary)} words exceed the net's "
+                        f"{embedding.num_embeddings} rows (model.words)")
+    index = {w: i for i, w in enumerate(words)}
+    pairs = [(row, index[w]) for row, w in enumerate(vocabulary) if w in index]
+    if not pairs:
+        raise UserError(f"model.init_from={run}: none of this run's {len(vocabulary)} words is in its vocabulary")
+    rows, ids = (torch.tensor(c) for c in zip(*pairs))
+    with torch.no_grad():
+        embedding.weight[rows] = vectors[ids].to(embedding.weight.dtype)
+    return str(folder.resolve())
+
+
 def freeze(net, how) -> list:
     """Stop the gradients of what ``how`` freezes (see the module doc); return the frozen modules."""
     if how == "none":
         return []
+    if how == "embedding":
+        embedding = getattr(net, "embed", None)
+        if embedding is None:
+            raise UserError("model.freeze=embedding: this net has no word embedding (net.embed) to freeze")
+        frozen = [embedding]
+        for p in embedding.parameters():
+            p.requires_grad_(False)
+        return frozen
     if how == "backbone":
         frozen = [m for name, m in net.named_children() if name != "head"]
     else:
-        n = check_number(how, "model.freeze (none, backbone or a number of blocks)", low=0, integer=True)
+        n = check_number(how, "model.freeze (none, backbone, embedding or a number of blocks)", low=0, integer=True)
         features = getattr(net, "features", None)
         if not hasattr(features, "__len__"):
             raise UserError(f"model.freeze={n}: this net has no sequence of blocks (features) to count; use "

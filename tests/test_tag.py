@@ -192,3 +192,44 @@ def test_train_evaluate_and_tag_from_the_command_line(tmp_path):
     assert list(sheet[0]) == ["index", "input", "true", "predicted", "confidence", "span", "type", "note"]
     assert [(int(r["index"]), r["input"], r["true"], r["predicted"]) for r in sheet] == [
         (i, r["words"], r["entities"], r["found"]) for i, r in sorted(wrong.items())]
+    printed = invoke("errors", "ner", "--runs-dir", runs, "--split", "test", "--force")
+    assert printed.exit_code == 0 and "no picture: the sheet's input column holds each example's text" in printed.stdout
+
+
+def test_word_vectors_of_an_embed_run_start_the_taggers_embedding(tmp_path):
+    """Course 5's transfer: an embedding learned on a corpus gives the tagger's words their first vectors; frozen,
+    they stay those vectors through training (the embed run's own table, read from its checkpoint)."""
+    import torch
+
+    from dltool.checkpoints import load
+    from dltool.data import load_data
+
+    data = load_data(compose(["task=tag", "data=entities", "data.n=60"]).data, 0)
+    from collections import Counter
+
+    seen = Counter(data.info["words"][int(i)] for i in data.splits["train"]["x"][..., 0].ravel())
+    words = [w for w, _ in seen.most_common(42) if w not in ("<pad>", "<unk>")][:40]  # in the tagger's vocabulary
+    text = tmp_path / "corpus.txt"
+    rng = np.random.default_rng(0)
+    text.write_text("\n".join(" ".join(rng.choice(words, size=30)) for _ in range(60)) + "\n", encoding="utf-8")
+    runs = tmp_path / "runs"
+    embed = invoke("train", "task=embed", "model=skipgram", "data=wiki", f"data.path={text}", "data.min_count=1",
+                   "data.chunk=30", "model.dim=8", "trainer.max_epochs=1", "--runs-dir", runs, "--name", "vec")
+    assert embed.exit_code == 0, embed.stderr
+    tag = ["train", "task=tag", "model=brnn_tagger", "data=entities", "data.n=60", "trainer.max_epochs=2",
+           "model.hidden=8", f"model.init_from={runs / 'vec'}", "--runs-dir", runs]
+    wrong = invoke(*tag, "model.embedding=16", "--name", "bad")
+    assert wrong.exit_code == 2 and wrong.stderr.strip().endswith(
+        "its word vectors have 8 dimensions and this net's embedding 16: set model.embedding=8")
+    trained = invoke(*tag, "model.embedding=8", "model.freeze=embedding", "--name", "ner")
+    assert trained.exit_code == 0, trained.stderr
+    source = load(runs / "vec" / "checkpoints" / "best.ckpt")
+    vectors, vocabulary = source["state_dict"]["net.target.weight"], [str(w) for w in source["info"]["classes"]]
+    tagger = load(runs / "ner" / "checkpoints" / "best.ckpt")
+    rows = tagger["state_dict"]["net.embed.weight"]
+    shared = [(i, vocabulary.index(w)) for i, w in enumerate(tagger["info"]["vocabulary"]) if w in vocabulary]
+    missing = set(words) - set(vocabulary)
+    assert len(shared) == 40 - len(missing) and all(len(w) < 2 for w in missing)  # the corpus's words; its
+    # tokenizer (gensim's) keeps words of 2 characters or more: ",", "." and "i" are none
+    for row, j in shared:
+        torch.testing.assert_close(rows[row], vectors[j], rtol=0, atol=0)

@@ -67,7 +67,8 @@ def test_freezing_all_but_the_last_blocks(source):
      r"features.0.bn.bias is \(32,\) there and \(8,\) here"),
     (["model=cnn", "model.freeze=9"], "model.freeze=9: the net's features have only 3 blocks with weights"),
     (["model=gru", "model.freeze=1"], "model.freeze=1: this net has no sequence of blocks"),
-    (["model=cnn", "model.freeze=some"], r"model.freeze \(none, backbone or a number of blocks\) must be an integer"),
+    (["model=cnn", "model.freeze=some"], r"model.freeze \(none, backbone, embedding or a number of blocks\) must be an integer"),
+    (["model=cnn", "model.freeze=embedding"], r"model.freeze=embedding: this net has no word embedding \(net.embed\)"),
 ])
 def test_transfer_mistakes_are_one_line(source, overrides, message):
     overrides = [o.format(src=source) for o in overrides]
