@@ -29,7 +29,7 @@ TASK_METRICS = {"classify": METRICS, "segment": SEGMENT_METRICS, "multilabel": M
                 "verify": VERIFY_METRICS, "detect": DETECT_METRICS,
                 "seq2seq": ("error", "exact_match", "bleu", "token_accuracy"),  # dltool.beam_analysis
                 "ctc": ("error", "cer", "exact_match"),  # dltool.ctc_scores
-                "trigger": ("error", "f1", "precision", "recall", "frame_error"),  # dltool.trigger_scores
+                "trigger": ("error", "f1", "precision", "recall", "frame_error", "false_positives_per_1000"),  # dltool.trigger_scores
                 "tag": ("error", "f1", "precision", "recall", "token_accuracy"),  # dltool.tag_scores
                 "embed": ("error", "auc", "wordsim353", "analogies")}  # dltool.embed_scores
 DEFAULTS = {"average": "macro", "positive_label": None, "beta": 1.0, "class_weights": None, "weight_by": "true"}

@@ -26,13 +26,15 @@ def trigger_scores(y_true, predictions, metric: str) -> tuple[dict, object]:
     import numpy as np
     import torch
 
-    from dltool.tasks.trigger import f1_figures, resample
+    from dltool.tasks.trigger import f1_figures, false_positives, resample
 
     said = predictions["predicted"].astype(bool)
     yes = resample(torch.from_numpy(y_true), said.shape[1]).numpy().astype(bool)
     tp, fp, fn = int((said & yes).sum()), int((said & ~yes).sum()), int((~said & yes).sum())
     figures = f1_figures(tp, fp, fn)
-    figures = {"error": 1 - figures["f1"], **figures, "frame_error": (fp + fn) / said.size if said.size else 0.0}
+    alarms = float(false_positives(torch.from_numpy(said), torch.from_numpy(yes)))
+    figures = {"error": 1 - figures["f1"], **figures, "frame_error": (fp + fn) / said.size if said.size else 0.0,
+               "false_positives_per_1000": 1000 * alarms / y_true.size if y_true.size else 0.0}
     wrong = (said != yes).mean(axis=1) if said.size else np.zeros(len(said))
 
     def write(run_dir: Path, split: str) -> None:

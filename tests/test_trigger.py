@@ -66,7 +66,32 @@ def test_the_loss_is_the_frames_binary_cross_entropy_and_the_figures_count_frame
     figures = t.summarize({k: float(v) for k, v in t.sums(said, {"y": y}).items()}, 2)
     assert figures["f1"] == pytest.approx(4 / 7) and figures["error"] == pytest.approx(3 / 7)
     assert figures["frame_error"] == pytest.approx(3 / 8)
+    # detections: row 0's frames 0-1 touch a trigger frame, row 1's frame 0 does, its frame 3 does not: one false
+    # positive in 2 x 8 input steps
+    assert figures["false_positives_per_1000"] == pytest.approx(1000 / 16)
     assert t.predict(said)["predicted"].tolist() == [[1, 1, 0, 0], [1, 0, 0, 1]]
+
+
+def test_false_positives_are_detections_that_touch_no_trigger_frame():
+    from dltool.tasks.trigger import false_positives
+
+    said = torch.tensor([[0, 1, 1], [1, 0, 1]], dtype=torch.bool)  # runs: (0: 1-2), (1: 0), (1: 2)
+    yes = torch.tensor([[0, 0, 1], [0, 0, 0]], dtype=torch.bool)  # row 0's run touches frame 2; row 1's touch nothing
+    assert float(false_positives(said, yes)) == 2  # row 0's last frame and row 1's first are separate runs
+    assert float(false_positives(said, said)) == 0 and float(false_positives(~said & False, yes)) == 0
+
+
+def test_tune_takes_false_positives_as_a_constraint_of_trigger_studies_only(tmp_path):
+    from dltool.errors import UserError
+    from dltool.tune.plan import TuneOptions, plan
+
+    args = ["task=trigger", "model=ctc_rnn", "data=digit_strings", "data.target=trigger"]
+    p = plan(TuneOptions(overrides=args, constraints=["false_positives_per_1000<=2"], runs_dir=tmp_path,
+                         progress=False))
+    assert p.constraints == [("false_positives_per_1000", "<=", 2.0)]
+    with pytest.raises(UserError, match="constraints are satisficing metrics: latency_ms, parameters$"):
+        plan(TuneOptions(overrides=[], constraints=["false_positives_per_1000<=2"], runs_dir=tmp_path,
+                         progress=False))
 
 
 def test_runs_of_ones_counts_rising_edges():
@@ -87,6 +112,8 @@ def test_a_tiny_trigger_detector_trains_and_evaluates(tmp_path):
     run_dir = tmp_path / run["run"]
     evaluated = invoke("evaluate", str(run_dir), "--split", "dev", "--metric", "f1", "--json")
     assert evaluated.exit_code == 0, evaluated.output
-    assert json.loads(evaluated.stdout)["f1"] == pytest.approx(dev["f1"])
+    scored = json.loads(evaluated.stdout)
+    assert scored["f1"] == pytest.approx(dev["f1"])
+    assert scored["false_positives_per_1000"] == pytest.approx(dev["false_positives_per_1000"])
     header = (run_dir / "predictions-dev.csv").read_text().splitlines()[0]
     assert header == "index,triggers,detections,frame_error,confidence"

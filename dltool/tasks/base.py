@@ -42,6 +42,8 @@ class Task(pl.LightningModule):
     # what course 3's error analysis samples (dltool errors). A method (or staticmethod) of the tasks whose examples
     # are right or wrong; None for a task whose error is not a count of wrong examples (segmentation: per pixel).
     mistakes = None
+    # figures of the dev split that dltool tune --constraint may hold a study to, beside latency and parameters
+    satisficing: tuple[str, ...] = ()
 
     def __init__(self, net: nn.Module, info: dict, mean: torch.Tensor, std: torch.Tensor, optimizer: dict,
                  scheduler: dict, max_epochs: int, augment: dict | None = None, fused: bool = False):

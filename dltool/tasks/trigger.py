@@ -7,7 +7,10 @@ resampled to those T frames (the nearest input frame to each output frame's cent
 Loss: the binary cross-entropy of each output frame, averaged over the frames (in float32 at least; float64 stays).
 Figures per split, from counts over all its output frames at probability >= 0.5: ``error`` = 1 - ``f1``, the F1 of
 the frames labelled 1 (most frames are 0: a detector that never fires would have a frame error of the share of ones,
-and an F1 of 0); ``precision``, ``recall``, ``frame_error`` (the share of frames called wrong) beside it.
+and an F1 of 0); ``precision``, ``recall``, ``frame_error`` (the share of frames called wrong) beside it, and
+``false_positives_per_1000``: the detections (runs of consecutive frames at >= 0.5) that overlap no labelled run,
+per 1,000 input steps: the course's satisficing metric ("at most N false positives per hour of audio"), which
+``dltool tune --constraint 'false_positives_per_1000<=2'`` can hold a study to (``satisficing``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,18 @@ def resample(y: torch.Tensor, frames: int) -> torch.Tensor:
     return y[:, at]
 
 
+def false_positives(said: torch.Tensor, yes: torch.Tensor) -> torch.Tensor:
+    """How many detections of (B, T) bool frames ``said`` (each run of consecutive True frames in a row) overlap no
+    True frame of ``yes``: the false alarms."""
+    starts = said & ~F.pad(said[:, :-1], (1, 0), value=False)  # a run starts where the frame before is not said
+    runs = int(starts.sum())
+    if not runs:
+        return torch.zeros((), device=said.device)
+    ids = torch.cumsum(starts.flatten().long(), 0).view_as(said)  # the run each frame belongs to, 1..runs, row-major
+    hit = torch.zeros(runs + 1, device=said.device).scatter_reduce(0, ids[said], yes[said].float(), reduce="amax")
+    return runs - hit[1:].sum()
+
+
 def f1_figures(tp: float, fp: float, fn: float) -> dict:
     """Precision, recall and F1 of the positive frames (1 each where there is nothing to find nor found; precision 0
     where nothing is found but there was something to find)."""
@@ -37,6 +52,7 @@ def f1_figures(tp: float, fp: float, fn: float) -> dict:
 
 class Trigger(Task):
     name = "trigger"
+    satisficing = ("false_positives_per_1000",)  # dev figures that dltool tune --constraint may hold a study to
 
     @staticmethod
     def outputs(info: dict, **args) -> int:
@@ -62,13 +78,15 @@ class Trigger(Task):
         losses, target = self.frame_losses(logits, batch["y"])
         said, yes = logits[..., 0] >= 0, target == 1
         return {"loss": losses.sum(), "frames": torch.tensor(float(losses.numel())), "tp": (said & yes).sum(),
-                "fp": (said & ~yes).sum(), "fn": (~said & yes).sum()}
+                "fp": (said & ~yes).sum(), "fn": (~said & yes).sum(), "false_positives": false_positives(said, yes),
+                "steps": torch.tensor(float(batch["y"].numel()))}
 
     def summarize(self, totals: dict, n: int) -> dict:
         frames = totals["frames"]
         figures = f1_figures(totals["tp"], totals["fp"], totals["fn"])
         return {"error": 1 - figures["f1"], **figures,
                 "frame_error": (totals["fp"] + totals["fn"]) / frames if frames else 0.0,
+                "false_positives_per_1000": 1000 * totals["false_positives"] / totals["steps"] if totals["steps"] else 0.0,
                 "loss": totals["loss"] / frames if frames else 0.0, "n": n}
 
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -137,7 +137,8 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
     if result["status"] == "diverged" or dev_loss is None or not math.isfinite(dev_loss):
         return _fail(study, trial, "diverged: the loss became NaN or infinite")
     if p.constraints:
-        measured = satisficing(trials_dir / run_name)
+        measured = {**satisficing(trials_dir / run_name), **{  # and the task's dev figures a constraint names
+            name: splits["dev"][name] for name, _, _ in p.constraints if name in splits["dev"]}}
         trial.set_user_attr("satisficing", measured)
         trial.set_user_attr("constraints", [_violation(measured[name], op, value) for name, op, value in p.constraints])
     study.tell(trial, splits["dev"]["error"])
