@@ -21,6 +21,7 @@ def embeddings(
     out: Annotated[Optional[Path], typer.Option("--out", help="The PNG that --map writes.", show_default=False)] = None,
     export: Annotated[Optional[Path], typer.Option("--export", help="Write every word's vector in the word2vec text format (gensim's KeyedVectors.load_word2vec_format reads it).", show_default=False)] = None,
     topn: Annotated[int, typer.Option(help="Neighbours a word.", min=1)] = 10,
+    debias: Annotated[bool, typer.Option("--debias", help="Neutralize and equalize along the gender direction first (Bolukbasi et al. 2016); the other options then read the debiased vectors.")] = False,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
     json_out: Json = False,
 ) -> None:
@@ -33,12 +34,24 @@ def embeddings(
     from dltool.runs import find_run
 
     run_dir = find_run(run, runs_dir)
-    result = embeddings_run(run_dir, neighbours or (), analogy or (), map_words, out, export, topn)
+    result = embeddings_run(run_dir, neighbours or (), analogy or (), map_words, out, export, topn, debias)
     warn_unfinished(run_dir)
     if json_out:
         print_json(result)
         return
     echo = typer.echo
+    if "debias" in result:
+        d = result["debias"]
+        echo(f"debiased: gender direction from {len(d['direction_pairs'])} pairs ({d['method']}), {d['neutralized']:,} "
+             f"words neutralized, {len(d['equalized'])} pairs equalized; cosine with it, before -> after:")
+        def c(x: float) -> str:  # -0.000 from rounding noise reads as +0.000
+            return f"{round(x, 3) + 0.0:+.3f}"
+
+        for word, v in d["occupations"].items():
+            echo(f"  {word:<18} {c(v['before'])} -> {c(v['after'])}")
+        for e in d["equalized"]:
+            echo(f"  {' / '.join(e['pair']):<18} {c(e['before'][0])} {c(e['before'][1])} -> {c(e['after'][0])} "
+                 f"{c(e['after'][1])}")
     for word, near in (result.get("neighbours") or {}).items():
         echo(f"{word}: " + ", ".join(f"{n['word']} {n['cosine']:.3f}" for n in near))
     for q in result.get("analogies") or []:

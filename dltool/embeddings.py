@@ -2,7 +2,10 @@
 neighbours by cosine similarity, analogies by the course's rule (e_b - e_a + e_c, nearest by cosine, the three
 question words excluded), a 2-D map of chosen words (the first two principal components of their unit vectors,
 scikit-learn's PCA), the vectors in the word2vec text format (which gensim's ``KeyedVectors.load_word2vec_format``
-reads), and with nothing asked, WordSim-353 and the analogy questions (dltool.word_vectors).
+reads), and with nothing asked, WordSim-353 and the analogy questions (dltool.word_vectors). ``--debias`` first
+applies the course's three steps (dltool.debias: a gender direction from gendered pairs, neutralization of every
+other word, equalization of pairs), reports each occupation word's cosine with that direction before and after, and
+everything asked after it (neighbours, analogies, the map, the export) reads the debiased vectors.
 
 The vectors are the best checkpoint's net's own (``vectors()``: skip-gram's target table, GloVe's (theta + e) / 2),
 rebuilt from the run's config and checkpoint alone: the corpus is not read again.
@@ -106,7 +109,8 @@ def write_map(path: Path, words: list[str], vectors, chosen: list[str], title: s
     return {"path": str(path), "explained_variance_ratio": ratio}
 
 
-def embeddings_run(run_dir, neighbours=(), analogy=(), map_words=None, out=None, export=None, topn: int = 10) -> dict:
+def embeddings_run(run_dir, neighbours=(), analogy=(), map_words=None, out=None, export=None, topn: int = 10,
+                   debias: bool = False) -> dict:
     """What the options ask of run ``run_dir``'s vectors (see the module doc); WordSim and analogy figures when
     nothing is asked. Every mistake (words, an analogy, options) is checked before anything is written."""
     from dltool import word_vectors as wv
@@ -123,6 +127,10 @@ def embeddings_run(run_dir, neighbours=(), analogy=(), map_words=None, out=None,
     words, vectors = load_vectors(run_dir)
     check_known(words, [*neighbours, *(w for q in questions for w in q), *chosen])
     result: dict = {"run": run_name(run_dir), "words": len(words), "dim": int(vectors.shape[1])}
+    if debias:
+        from dltool.debias import GENDER_PAIRS, debias as hard_debias
+
+        vectors, result["debias"] = hard_debias(words, vectors, GENDER_PAIRS)
     if neighbours:
         result["neighbours"] = {w: [{"word": n, "cosine": c} for n, c in wv.nearest(words, vectors, w, topn)]
                                 for w in neighbours}
@@ -136,7 +144,7 @@ def embeddings_run(run_dir, neighbours=(), analogy=(), map_words=None, out=None,
     if export is not None:
         wv.write_word2vec(Path(export), words, vectors)
         result["export"] = str(export)
-    if not (neighbours or questions or chosen or export is not None):
+    if not (neighbours or questions or chosen or export is not None or debias):
         result["wordsim353"] = wv.similarity(words, vectors, wv.wordsim353())
         result["analogy_questions"] = wv.analogies(words, vectors, wv.analogy_questions())
     return result

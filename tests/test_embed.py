@@ -186,6 +186,30 @@ def test_the_embeddings_command(tiny_runs, tmp_path):
         assert len(wrong.stderr.strip().splitlines()) == 1
 
 
+def test_embeddings_debias_writes_what_the_courses_three_steps_give(tiny_runs, tmp_path):
+    from dltool.debias import GENDER_PAIRS, bias_direction, debias
+    from dltool.word_vectors import lookup, normalize, read_word2vec
+
+    plain, fair = tmp_path / "plain.txt", tmp_path / "fair.txt"
+    assert invoke("embeddings", "skipgram", "--runs-dir", tiny_runs, "--export", plain).exit_code == 0
+    done = invoke("embeddings", "skipgram", "--runs-dir", tiny_runs, "--debias", "--export", fair)
+    assert done.exit_code == 0, done.stderr
+    assert "debiased: gender direction from" in done.stdout
+    words, vectors = read_word2vec(plain)
+    expected, report = debias(words, vectors, GENDER_PAIRS)  # the same steps, on the exported vectors
+    assert read_word2vec(fair)[0] == words
+    np.testing.assert_allclose(read_word2vec(fair)[1], expected, rtol=0, atol=1e-6)  # read back as float32
+    g = bias_direction(words, normalize(vectors.astype(np.float64)), GENDER_PAIRS)
+    index = lookup(words)
+    for neutral in ("computer", "city", "food"):  # in no gendered pair: no component along g left
+        assert abs(float(expected[index[neutral]] @ g)) < 1e-9
+    man, woman = expected[index["man"]] @ g, expected[index["woman"]] @ g
+    assert man == pytest.approx(-woman)  # an equalized pair: opposite projections
+    told = json.loads(invoke("embeddings", "skipgram", "--runs-dir", tiny_runs, "--debias", "--json").stdout)["debias"]
+    assert told["neutralized"] == report["neutralized"] and told["direction_pairs"] == report["direction_pairs"]
+    assert [e["pair"] for e in told["equalized"]] == [e["pair"] for e in report["equalized"]]
+
+
 def test_embeddings_of_a_run_that_is_not_embed_is_one_line(digits_run):
     result = invoke("embeddings", digits_run)
     assert result.exit_code == 2 and "task=classify" in result.stderr and "task=embed" in result.stderr
