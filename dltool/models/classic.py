@@ -1,7 +1,7 @@
 """Course 4's classic networks beside LeNet-5 (dltool.models.cnn): AlexNet (Krizhevsky, Sutskever & Hinton 2012,
 "ImageNet classification with deep convolutional neural networks") and VGG (Simonyan & Zisserman 2014, "Very deep
-convolutional networks for large-scale image recognition"), scaled down to dltool's small inputs and 1-D or 2-D by
-the input's rank (dltool.models.layers).
+convolutional networks for large-scale image recognition"), scaled down to dltool's small inputs and 1-D, 2-D or 3-D
+by the input's rank (dltool.models.layers).
 
 AlexNet's ideas kept: ReLU everywhere; local response normalization after the first two conv layers, each
 activation divided by (k + alpha/n * sum of the squares of its n neighbouring channels)^beta with the paper's

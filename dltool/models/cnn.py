@@ -1,7 +1,8 @@
 """Plain convolutional networks (course 4): a generic conv net, the MNIST-1D paper's ConvNet and LeNet-5.
 
-Each is a stack of conv layers (with optional pooling) and a dense head, 1-D or 2-D by the input's rank (see
-``dltool.models.layers``, which holds the pieces these and the ResNet, MobileNet and Inception families share).
+Each is a stack of conv layers (with optional pooling) and a dense head, 1-D, 2-D or 3-D by the input's rank (see
+``dltool.models.layers``, which holds the pieces these and the ResNet, MobileNet, Inception, AlexNet and VGG families
+share).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from torch import nn
 
 from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.models import register_model
-from dltool.models.layers import ConvBN, ConvNet, Pool, check_common, conv_layout, dense_head, sizes_after
+from dltool.models.layers import GLOBAL_AVG_POOL, ConvBN, ConvNet, Pool, check_common, conv_layout, dense_head, \
+    sizes_after
 from dltool.models.mlp import ACTIVATIONS
 
 PADDINGS = ("same", "valid")
@@ -32,7 +34,7 @@ class CNN(ConvNet):
     """[conv -> (BatchNorm) -> activation -> (2x2 pool)] per layer -> flatten or global average pool -> [FC] -> logits.
 
     Args:
-        input_shape: (L,), (C, L) or (C, H, W).
+        input_shape: (L,), (C, L), (C, H, W) or (C, D, H, W) (a volume: Conv3d).
         num_classes: number of output units.
         channels: output channels of each conv layer.
         kernel_sizes: one kernel size for all layers, or one per layer.
@@ -94,7 +96,7 @@ class CNN(ConvNet):
         self.features = nn.Sequential(*layers)
         # the head's input size comes from the shape arithmetic above, not from a trial forward pass
         if head == "gap":
-            self.pool = nn.Sequential(nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.pool = nn.Sequential(GLOBAL_AVG_POOL[dims](1), nn.Flatten())
             n_features = c_in
         else:
             self.pool = nn.Flatten()

@@ -1,7 +1,7 @@
 """Inception (Szegedy et al. 2014, GoogLeNet): the block of parallel 1x1 / 3x3 / 5x5 / pool branches and a small net
 of two such blocks.
 
-The block and the net take 1-D or 2-D inputs alike; the shared conv pieces are in ``dltool.models.layers``.
+The block and the net take 1-D, 2-D or 3-D inputs alike; the shared conv pieces are in ``dltool.models.layers``.
 """
 
 from __future__ import annotations

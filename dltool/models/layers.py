@@ -2,8 +2,14 @@
 the dense head, the size check, the argument checks and the two network skeletons the families fill in.
 
 The input's rank picks the layers: an example of shape (L,) is a 1-channel signal (1, L); (C, L) is C channels of
-length L (Conv1d); (C, H, W) is an image (Conv2d). The families (``cnn``, ``resnet``, ``mobilenet``, ``inception``)
-each build their networks from these pieces, so a 1-D and a 2-D net come from the same code.
+length L (Conv1d); (C, H, W) is an image (Conv2d); (C, D, H, W) is a volume (Conv3d), as a CT or MRI scan or a
+video's frames stacked along D. The families (``cnn``, ``resnet``, ``mobilenet``, ``inception``, ``alexnet``,
+``vgg``) each build their networks from these pieces, so a 1-D, a 2-D and a 3-D net come from the same code.
+
+A 3-D convolution is the 2-D one with a third axis: a kernel of f x f x f x C_in weights slides along depth, height
+and width, and each axis's output size follows the same arithmetic, floor((n + 2p - f) / s) + 1 (course 4, week 4,
+"1D and 3D generalizations of models"; PyTorch's ``nn.Conv3d`` documents the formula axis by axis). Its cost grows
+with the third axis: f^3 weights a filter where an image's has f^2.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from dltool.models.base import Net
 from dltool.models.init import SCHEMES, init_layer
 from dltool.models.mlp import ACTIVATIONS
 
-CONV = {1: nn.Conv1d, 2: nn.Conv2d}
-BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
-MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
-AVG_POOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d}
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+AVG_POOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
+GLOBAL_AVG_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
+INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}  # Resize's mode by the number of spatial axes
+SHAPES = "(L,), (C, L), (C, H, W) or (C, D, H, W)"  # the example shapes the conv families take
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -79,25 +88,26 @@ def scale_resolution(sizes: tuple[int, ...], resolution: float) -> tuple[int, ..
 
 
 class Resize(nn.Module):
-    """Resample every example to fixed spatial sizes (linear in 1-D, bilinear in 2-D): the resolution of compound
-    scaling, done by the net so that the data and its splits stay as they are."""
+    """Resample every example to fixed spatial sizes (linear in 1-D, bilinear in 2-D, trilinear in 3-D): the
+    resolution of compound scaling, done by the net so that the data and its splits stay as they are."""
 
     def __init__(self, sizes: tuple[int, ...]):
         super().__init__()
         self.sizes = tuple(sizes)
-        self.mode = "linear" if len(sizes) == 1 else "bilinear"
+        self.mode = INTERPOLATION[len(sizes)]
 
     def forward(self, x):  # (B, C, *S) -> (B, C, *sizes)
         return nn.functional.interpolate(x, size=self.sizes, mode=self.mode, align_corners=False)
 
 
 def conv_layout(input_shape: tuple[int, ...], model: str) -> tuple[int, int, tuple[int, ...]]:
-    """(dims, channels, spatial sizes) of an example: (L,) -> (1, 1, (L,)); (C, L) -> (1, C, (L,)); (C, H, W) -> 2-D."""
+    """(dims, channels, spatial sizes) of an example: (L,) -> (1, 1, (L,)); (C, L) -> (1, C, (L,)); (C, H, W) -> 2-D;
+    (C, D, H, W) -> 3-D."""
     if len(input_shape) == 1:
         return 1, 1, tuple(input_shape)
-    if len(input_shape) in (2, 3):
+    if len(input_shape) in (2, 3, 4):
         return len(input_shape) - 1, input_shape[0], tuple(input_shape[1:])
-    raise UserError(f"model {model} takes examples of shape (L,), (C, L) or (C, H, W); got {tuple(input_shape)}")
+    raise UserError(f"model {model} takes examples of shape {SHAPES}; got {tuple(input_shape)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -215,7 +225,8 @@ class ConvNet(Net):
         self.resize = nn.Identity()  # a Resize of the input first where a net scales its resolution (no weights)
 
     def forward_features(self, x):  # (B, *input_shape) -> (B, D): the pooled or flattened maps
-        x = x.reshape(x.shape[0], *self.conv_shape)  # (B, C, L) or (B, C, H, W); shape[0]: an export keeps B dynamic
+        # (B, C, L), (B, C, H, W) or (B, C, D, H, W); shape[0]: an export keeps B dynamic
+        x = x.reshape(x.shape[0], *self.conv_shape)
         return self.pool(self.features(self.resize(x)))
 
 
@@ -224,5 +235,5 @@ class GAPNet(ConvNet):
 
     def _finish(self, dims, features: list[nn.Module], c_out, num_classes, keep_prob, init):
         self.features = nn.Sequential(*features)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.pool = nn.Sequential(GLOBAL_AVG_POOL[dims](1), nn.Flatten())
         self.head = dense_head(c_out, num_classes, [], "relu", keep_prob, init)

@@ -1,7 +1,7 @@
 """MobileNets: v1's depthwise separable convolutions (Howard et al. 2017) and v2's inverted residuals with a linear
 bottleneck (Sandler et al. 2018), their blocks and the one net that stacks either.
 
-The blocks and the net take 1-D or 2-D inputs alike; the shared conv pieces are in ``dltool.models.layers``.
+The blocks and the net take 1-D, 2-D or 3-D inputs alike; the shared conv pieces are in ``dltool.models.layers``.
 """
 
 from __future__ import annotations

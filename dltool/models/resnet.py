@@ -1,6 +1,6 @@
 """Residual networks (He et al. 2015): the basic residual block and a small ResNet built from stages of them.
 
-The blocks and the net take 1-D or 2-D inputs alike; the shared conv pieces are in ``dltool.models.layers``.
+The blocks and the net take 1-D, 2-D or 3-D inputs alike; the shared conv pieces are in ``dltool.models.layers``.
 """
 
 from __future__ import annotations
