@@ -34,7 +34,7 @@ from __future__ import annotations
 from dltool.errors import UserError, check_number, choices
 
 PICKS = ("mean", "random")
-CONV_MODELS = ("cnn", "cnn_paper", "lenet", "resnet", "mobilenet", "mobilenet_v1", "inception", "yolo")
+CONV_MODELS = ("alexnet", "cnn", "cnn_paper", "lenet", "vgg", "resnet", "mobilenet", "mobilenet_v1", "inception", "yolo")
 MAX_UNITS = 64  # a picture's rows a layer at most
 MAX_TOP = 50  # its columns
 BATCH = 1024  # examples a forward pass

@@ -329,3 +329,12 @@ def test_an_mlp_run_names_the_models_that_work(tmp_path):
              "(no net.features of conv blocks); models that have them: cnn, cnn_paper, lenet, resnet, mobilenet")
     assert not list((tmp_path / "m").glob("visualize-*"))
     one_line(invoke("visualize", "nope", "--runs-dir", tmp_path), "nope")
+
+
+def test_the_models_named_as_visualizable_are_the_registered_conv_nets():
+    from dltool.models import _TASKS, create_model, model_names
+    from dltool.models.layers import ConvNet
+    from dltool.visualize import CONV_MODELS
+
+    conv = {n for n in model_names() if "classify" in _TASKS[n] and isinstance(create_model(n, (1, 8, 8), 10), ConvNet)}
+    assert set(CONV_MODELS) == conv | {"yolo"}  # yolo: a detector on any of their backbones
