@@ -27,6 +27,7 @@ from pathlib import Path
 
 from dltool import metrics
 from dltool.errors import UserError, choices
+from dltool.run_list import flatten
 
 LOGGERS = ("none", "csv", "tensorboard", "mlflow")
 # the module each logger needs and the optional extra of pyproject.toml that installs it (with its bounds)
@@ -48,17 +49,6 @@ def check(name) -> str:
         except ImportError:
             raise UserError(f"trainer.logger={name} needs the {module} package: {command}") from None
     return name
-
-
-def flatten(config: dict, prefix: str = "") -> dict:
-    """A nested config as one level of dotted keys: ``{"optimizer": {"lr": 0.1}}`` -> ``{"optimizer.lr": 0.1}``."""
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 class Tracker:

@@ -26,6 +26,16 @@ from dltool.models.rnn import as_sequence, sequence_layout
 POOLINGS = ("cls", "mean")
 
 
+def check_sizes(d_model, heads, layers, ff_dim, keep_prob) -> None:
+    """The checks every Transformer here needs (encoder, decoder, encoder-decoder): whole positive sizes, a width the
+    heads divide, a keep probability in (0, 1]."""
+    for value, key in ((d_model, "d_model"), (heads, "heads"), (layers, "layers"), (ff_dim, "ff_dim")):
+        check_number(value, f"model.{key}", low=1, integer=True)
+    if d_model % heads:
+        raise UserError(f"model.d_model ({d_model}) must be a multiple of model.heads ({heads})")
+    check_number(keep_prob, "model.keep_prob", low=0, high=1, low_open=True)
+
+
 def sinusoidal_encoding(length: int, d_model: int) -> torch.Tensor:
     """Vaswani et al.'s positional encoding, (length, d_model):
 
@@ -69,15 +79,9 @@ class Transformer(Net):
         super().__init__()
         steps, features = sequence_layout(input_shape, "transformer")
         patch = self.patch = min(check_number(patch, "model.patch", low=1, integer=True), steps)
-        check_number(d_model, "model.d_model", low=1, integer=True)
-        check_number(heads, "model.heads", low=1, integer=True)
-        if d_model % heads:
-            raise UserError(f"model.d_model ({d_model}) must be a multiple of model.heads ({heads})")
-        check_number(layers, "model.layers", low=1, integer=True)
-        check_number(ff_dim, "model.ff_dim", low=1, integer=True)
+        check_sizes(d_model, heads, layers, ff_dim, keep_prob)
         if pooling not in POOLINGS:
             raise UserError(f"unknown model.pooling '{pooling}'; choose from: {choices(POOLINGS)}")
-        check_number(keep_prob, "model.keep_prob", low=0, high=1, low_open=True)
         check_bool(norm_first, "model.norm_first")
         self.pooling = pooling
         self.embed = nn.Linear(patch * features, d_model)  # each token's features -> d_model

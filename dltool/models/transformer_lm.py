@@ -20,11 +20,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dltool.errors import UserError, check_number
+from dltool.errors import UserError
 from dltool.models import register_model
 from dltool.models.base import Net
 from dltool.models.init import init_layer
-from dltool.models.transformer import sinusoidal_encoding
+from dltool.models.transformer import check_sizes, sinusoidal_encoding
 from dltool.models.transformer_seq2seq import MAX_POSITIONS
 
 
@@ -48,11 +48,7 @@ class TransformerLM(Net):
         super().__init__()
         if len(input_shape) != 1:
             raise UserError(f"model transformer_lm takes sequences of token ids, shape (T,); got {tuple(input_shape)}")
-        for value, key in ((d_model, "d_model"), (heads, "heads"), (layers, "layers"), (ff_dim, "ff_dim")):
-            check_number(value, f"model.{key}", low=1, integer=True)
-        if d_model % heads:
-            raise UserError(f"model.d_model ({d_model}) must be a multiple of model.heads ({heads})")
-        check_number(keep_prob, "model.keep_prob", low=0, high=1, low_open=True)
+        check_sizes(d_model, heads, layers, ff_dim, keep_prob)
         dropout = 1 - keep_prob
         self.embed = nn.Embedding(num_classes, d_model)  # N(0, 1): as large as the positions, so not scaled up
         self.register_buffer("positions", sinusoidal_encoding(MAX_POSITIONS, d_model), persistent=False)

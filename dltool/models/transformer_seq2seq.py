@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from dltool.data.names import PAD, START
-from dltool.errors import UserError, check_number
+from dltool.errors import UserError
 from dltool.models import register_model
 from dltool.models.base import Net
 from dltool.models.init import init_layer
-from dltool.models.transformer import sinusoidal_encoding
+from dltool.models.transformer import check_sizes, sinusoidal_encoding
 
 MAX_POSITIONS = 512
 
@@ -64,11 +64,7 @@ class TransformerSeq2Seq(Net):
         if len(input_shape) != 1:
             raise UserError(f"model transformer_seq2seq takes sequences of token ids, shape (T,); got "
                             f"{tuple(input_shape)}")
-        for value, key in ((d_model, "d_model"), (heads, "heads"), (layers, "layers"), (ff_dim, "ff_dim")):
-            check_number(value, f"model.{key}", low=1, integer=True)
-        if d_model % heads:
-            raise UserError(f"model.d_model ({d_model}) must be a multiple of model.heads ({heads})")
-        check_number(keep_prob, "model.keep_prob", low=0, high=1, low_open=True)
+        check_sizes(d_model, heads, layers, ff_dim, keep_prob)
         dropout = 1 - keep_prob
         self.d_model = d_model
         self.embed = nn.Embedding(num_classes, d_model)  # N(0, 1): as large as the positions, so not scaled up
