@@ -326,7 +326,7 @@ def test_an_mlp_run_names_the_models_that_work(tmp_path):
                   "--runs-dir", tmp_path, "--name", "m", "--json")  # a debug run: one batch, a best checkpoint
     assert made.exit_code == 0, made.stderr
     one_line(invoke("visualize", tmp_path / "m"), "run m trained model mlp: the net has no conv layers to visualize "
-             "(no net.features of conv blocks); models that have them: cnn, cnn_paper, lenet, resnet, mobilenet")
+             "(no net.features of conv blocks); models that have them: alexnet, cnn, cnn_paper, lenet, vgg, resnet, mobilenet")
     assert not list((tmp_path / "m").glob("visualize-*"))
     one_line(invoke("visualize", "nope", "--runs-dir", tmp_path), "nope")
 
