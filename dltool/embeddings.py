@@ -23,10 +23,7 @@ HOW = "train one with: dltool train task=embed data=wiki model=skipgram"
 
 def load_vectors(run_dir) -> tuple[list[str], object]:
     """The vocabulary (most frequent first) and the (V, d) float32 numpy vectors of the run's best checkpoint."""
-    import torch
-
     from dltool.checkpoints import load as load_checkpoint
-    from dltool.models import create_model, net_arguments
 
     run_dir = Path(run_dir)
     config = read_config(run_dir) or {}
@@ -38,16 +35,25 @@ def load_vectors(run_dir) -> tuple[list[str], object]:
     if not path.is_file():
         raise UserError(f"run {run_name(run_dir)} has no checkpoints/best.ckpt: it ended before its first epoch")
     checkpoint = load_checkpoint(path)
-    words = [str(w) for w in (checkpoint.get("info") or {}).get("classes") or []]
-    model = config["model"]
-    net = create_model(model["name"], (int(config["data"]["chunk"]),), len(words), **net_arguments(model))
-    state = {k[len("net."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
     try:
-        net.load_state_dict(state)
+        words, vectors = checkpoint_vectors(checkpoint, config["model"])
     except RuntimeError as e:
         raise UserError(f"checkpoint {path} does not fit the model of run {run_name(run_dir)}") from e
+    return words, vectors.float().numpy()
+
+
+def checkpoint_vectors(checkpoint: dict, model: dict) -> tuple[list[str], object]:
+    """The vocabulary and the (V, d) torch vectors of an embed run's checkpoint, its net (``model``: the run's model
+    config) rebuilt and asked for ``vectors()``; a RuntimeError where the weights do not fit that net."""
+    import torch
+
+    from dltool.models import create_model, net_arguments
+
+    words = [str(w) for w in (checkpoint.get("info") or {}).get("classes") or []]
+    net = create_model(model["name"], (1,), len(words), **net_arguments(model))  # the row length is not a weight
+    net.load_state_dict({k[len("net."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")})
     with torch.no_grad():
-        return words, net.vectors().float().numpy()
+        return words, net.vectors().detach()
 
 
 def parse_words(text: str, what: str) -> list[str]:

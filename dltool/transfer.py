@@ -66,17 +66,13 @@ def word_vectors_into(net, checkpoint: dict, run: str, folder: Path, vocabulary)
     the rest of the net stays as built. Words are matched as written (both lowercase by default)."""
     import torch
 
-    from dltool.models import create_model, net_arguments
+    from dltool.embeddings import checkpoint_vectors
 
     embedding = getattr(net, "embed", None)
     if vocabulary is None or not isinstance(embedding, torch.nn.Embedding):
         raise UserError(f"model.init_from={run}: a word-embedding run starts a net that reads words (task=tag "
                         "model=brnn_tagger), not this one")
-    words = [str(w) for w in checkpoint["info"]["classes"]]
-    config = checkpoint["config"]["model"]
-    source = create_model(config["name"], (1,), len(words), **net_arguments(config))
-    source.load_state_dict({k[len("net."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")})
-    vectors = source.vectors().detach()
+    words, vectors = checkpoint_vectors(checkpoint, checkpoint["config"]["model"])
     if vectors.shape[1] != embedding.embedding_dim:
         raise UserError(f"model.init_from={run}: its word vectors have {vectors.shape[1]} dimensions and this net's "
                         f"embedding {embedding.embedding_dim}: set model.embedding={vectors.shape[1]}")

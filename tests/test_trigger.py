@@ -78,7 +78,7 @@ def test_false_positives_are_detections_that_touch_no_trigger_frame():
     said = torch.tensor([[0, 1, 1], [1, 0, 1]], dtype=torch.bool)  # runs: (0: 1-2), (1: 0), (1: 2)
     yes = torch.tensor([[0, 0, 1], [0, 0, 0]], dtype=torch.bool)  # row 0's run touches frame 2; row 1's touch nothing
     assert float(false_positives(said, yes)) == 2  # row 0's last frame and row 1's first are separate runs
-    assert float(false_positives(said, said)) == 0 and float(false_positives(~said & False, yes)) == 0
+    assert float(false_positives(said, said)) == 0 and float(false_positives(torch.zeros_like(said), yes)) == 0
 
 
 def test_tune_takes_false_positives_as_a_constraint_of_trigger_studies_only(tmp_path):
