@@ -2,7 +2,9 @@
 quickly, then iterate; and where no human level is known, a yardstick the deep model has to beat).
 
 What counts as vector data: examples of one dimension, ``input_shape == (features,)``: a CSV's feature columns,
-MNIST-1D's 40 samples, ``data=synthetic data.shape=[F]``. Images (C, H, W) and sequences (C, L) get none: a linear
+MNIST-1D's 40 samples, ``data=synthetic data.shape=[F]``; and sentences of word ids (data=polarity), which it reads
+as bags of words: a column a word of the vocabulary, the times the sentence holds it (padding, id 0, left out), the
+yardstick of text classification (Pang & Lee 2002's). Images (C, H, W) and sequences (C, L) get none: a linear
 model on raw pixels is no yardstick for the convolutions and recurrences that such data are trained with, and its cost
 grows with C x H x W (synthetic's 3 x 32 x 32 default is 3,072 features). Only task=classify: a segmentation or a
 multi-label error is not one label an example.
@@ -36,6 +38,14 @@ def applies(task: str, input_shape: tuple[int, ...]) -> bool:
     return task == "classify" and len(input_shape) == 1
 
 
+def bag_of_words(x: np.ndarray, words: int) -> np.ndarray:
+    """(N, T) word ids -> (N, words - 1) counts of ids 1 .. words - 1 in each row (0, padding, is not counted)."""
+    rows = np.repeat(np.arange(len(x)), x.shape[1])
+    counts = np.zeros((len(x), words), dtype=np.float64)
+    np.add.at(counts, (rows, x.ravel()), 1.0)
+    return counts[:, 1:]
+
+
 def fit(splits: dict[str, dict[str, np.ndarray]], seed: int, measure: tuple[str, ...] | None = None) -> dict | None:
     """Fit the baseline on ``splits["train"]`` and measure each split of ``measure`` (default: all), as metrics.json's
     ``baseline``: ``{"model", "splits": {split: {"error", "n"} or None}, "iterations", "converged"}``. A split not
@@ -44,6 +54,11 @@ def fit(splits: dict[str, dict[str, np.ndarray]], seed: int, measure: tuple[str,
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
+    name = MODEL
+    if splits["train"]["x"].dtype.kind == "i":  # word ids -> word counts
+        name = f"logistic regression on word counts (scikit-learn, C={C})"
+        words = 1 + max(int(s["x"].max(initial=0)) for s in splits.values())
+        splits = {k: {**s, "x": bag_of_words(s["x"], words)} for k, s in splits.items()}
     x, y = splits["train"]["x"].astype(np.float64), splits["train"]["y"]
     if len(np.unique(y)) < 2:
         return None
@@ -65,4 +80,4 @@ def fit(splits: dict[str, dict[str, np.ndarray]], seed: int, measure: tuple[str,
     for w in caught:  # anything else scikit-learn says is the user's to see
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return {"model": MODEL, "splits": errors, "iterations": int(np.max(model.n_iter_)), "converged": converged}
+    return {"model": name, "splits": errors, "iterations": int(np.max(model.n_iter_)), "converged": converged}

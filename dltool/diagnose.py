@@ -290,6 +290,12 @@ def recommendations(gap: str, config: dict | None = None, run: str | None = None
             recs.append(f"Learning curve first, to see whether more data helps: `dltool curve --config "
                         f"{run}/config.yaml --sizes {sizes}`")
         rec("More training data" + ("" if more else ": collect more labelled examples like the training set"), more)
+        if "words" in model and "embedding" in model and not model.get("init_from"):  # course 5: borrow vectors
+            vectors = f"{Path(run).parent}/vectors" if run else "runs/vectors"
+            recs.append(f"Word vectors learned on a larger corpus: `dltool train task=embed model=skipgram data=wiki "
+                        f"model.dim={model['embedding']} --name vectors`, then start from them: "
+                        + (f"`dltool train --config {run}/config.yaml model.init_from={vectors} model.freeze=embedding`"
+                           if config is not None and run else "model.init_from=RUN model.freeze=embedding"))
         rec("L2 regularization", sized_l2(opt, n_train))
         rec("Dropout" if "keep_prob" in model or config is None else "Dropout (this model has no keep_prob)",
             dropout_override(model) if "keep_prob" in model else None)

@@ -10,7 +10,7 @@ norm) layers: more data, more layers retrained). Frozen parts keep their batch-n
 in eval mode while the rest trains).
 
 A word-embedding run (task=embed: skip-gram or GloVe) given as ``model.init_from`` to a net that reads words (a
-task whose ``info`` holds its word ``vocabulary``, task=tag) gives its word vectors instead (course 5: embeddings
+task whose ``info`` holds its word ``vocabulary``: task=tag, or sentence classification on data=polarity) gives its word vectors instead (course 5: embeddings
 learned on a large corpus, transferred to a task with few labelled sentences): each word of this run's vocabulary
 that the embedding run knows starts from its vector, the others (and ``<pad>``, ``<unk>``) as built.
 ``model.freeze=embedding`` then keeps those vectors as they are, or they are fine-tuned with the rest.
@@ -67,18 +67,17 @@ def word_vectors_into(net, checkpoint: dict, run: str, folder: Path, vocabulary)
     import torch
 
     from dltool.embeddings import checkpoint_vectors
+    from dltool.models import check_words
 
     embedding = getattr(net, "embed", None)
     if vocabulary is None or not isinstance(embedding, torch.nn.Embedding):
         raise UserError(f"model.init_from={run}: a word-embedding run starts a net that reads words (task=tag "
-                        "model=brnn_tagger), not this one")
+                        "model=brnn_tagger; data=polarity model=word_average or word_lstm), not this one")
     words, vectors = checkpoint_vectors(checkpoint, checkpoint["config"]["model"])
     if vectors.shape[1] != embedding.embedding_dim:
         raise UserError(f"model.init_from={run}: its word vectors have {vectors.shape[1]} dimensions and this net's "
                         f"embedding {embedding.embedding_dim}: set model.embedding={vectors.shape[1]}")
-    if len(vocabulary) > embedding.num_embeddings:
-        raise UserError(f"model.init_from={run}: the vocabulary's {len(vocabulary)} words exceed the net's "
-                        f"{embedding.num_embeddings} rows (model.words)")
+    check_words(net, vocabulary)
     index = {w: i for i, w in enumerate(words)}
     pairs = [(row, index[w]) for row, w in enumerate(vocabulary) if w in index]
     if not pairs:

@@ -15,7 +15,7 @@ from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.metrics import SPLITS
 
 LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas", "names", "dates", "digit_strings",
-           "entities", "wiki", "volumes")  # module names under dltool.data
+           "entities", "wiki", "volumes", "polarity")  # module names under dltool.data
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dltool.errors import UserError, choices
 # modules under dltool.models; importing one registers its models (layers and init hold shared pieces, no models)
 FAMILIES = ("mlp", "cnn", "classic", "resnet", "mobilenet", "inception", "rnn", "transformer", "unet", "rnn_lm",
             "yolo", "attention_rnn", "transformer_seq2seq", "ctc_rnn", "brnn_tagger", "transformer_lm",
-            "skipgram", "glove")
+            "skipgram", "glove", "sentence")
 _REGISTRY: dict[str, Callable] = {}
 _TASKS: dict[str, tuple[str, ...]] = {}  # model name -> the tasks (dltool.tasks) whose outputs it can produce
 
@@ -37,6 +37,15 @@ def check_serves(name: str, task: str) -> None:
     if name in _TASKS and task not in _TASKS[name]:
         fit = sorted(m for m, tasks in _TASKS.items() if task in tasks)
         raise UserError(f"model {name} does not serve task={task}; models that do: {choices(fit) or 'none'}")
+
+
+def check_words(net, vocabulary) -> None:
+    """A UserError when a net that embeds words (its ``words``: the rows of its embedding) has fewer rows than the
+    data's ``vocabulary`` (a list of words, ``<pad>`` and ``<unk>`` among them); nothing for other nets or data."""
+    capacity = getattr(net, "words", None)
+    if capacity is not None and vocabulary is not None and len(vocabulary) > capacity:
+        raise UserError(f"the vocabulary has {len(vocabulary)} words (with <pad> and <unk>); model.words={capacity} "
+                        f"embeds fewer: raise model.words or data.min_count")
 
 
 TRANSFER_KEYS = ("init_from", "freeze")  # in every model's config; read by dltool.transfer, not by the net

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from dltool.augment import augment
+from dltool.models import check_words
 from dltool.optim import build_optimizer, build_scheduler
 
 
@@ -57,6 +58,7 @@ class Task(pl.LightningModule):
         self.scheduler_cfg = dict(scheduler)
         self.max_epochs = max_epochs
         self.fused = fused
+        check_words(net, self.info.get("vocabulary"))
 
     # Names of ``sums`` that are rows, one an example (embeddings), concatenated over a split's chunks instead of
     # added: figures of pairs of examples (task=verify) need the whole split (dltool.loop.evaluate).
@@ -91,7 +93,10 @@ class Task(pl.LightningModule):
                 return classes[int(value)]
             return ";".join(name for name, v in zip(classes, value) if v == 1)
 
-        return {"input": None, "true": label(y), "predicted": label(predicted)}
+        text = None
+        if "vocabulary" in self.info and getattr(x, "ndim", 0) == 1 and x.dtype.kind == "i":  # a sentence's word ids
+            text = " ".join(self.info["vocabulary"][int(i)] for i in x if i != 0)
+        return {"input": text, "true": label(y), "predicted": label(predicted)}
 
     def train(self, mode: bool = True):
         """Train mode for all but the parts transfer learning froze (dltool.transfer), which stay as they are."""
@@ -104,7 +109,10 @@ class Task(pl.LightningModule):
         return self.net(self.standardize(x))
 
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
-        """Inputs as the net takes them: standardized with the training split's mean and std (of the checkpoint)."""
+        """Inputs as the net takes them: standardized with the training split's mean and std (of the checkpoint);
+        token ids (integers) as they are: they are not magnitudes, the net embeds them."""
+        if not x.is_floating_point():
+            return x
         return (x - self.mean) / self.std
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -79,10 +79,6 @@ class Tag(Task):
         remap = [index.get(w, UNK) for w in self.info["words"]]
         remap[PAD] = PAD
         self.register_buffer("remap", torch.tensor(remap, dtype=torch.long), persistent=False)
-        capacity = getattr(net, "words", None)
-        if capacity is not None and len(index) > capacity:
-            raise UserError(f"the training split has {len(index)} words (with <pad> and <unk>); model.words={capacity} "
-                            f"embeds fewer: raise model.words or data.min_count")
         self.types = types_of(self.info["classes"])
 
     @staticmethod

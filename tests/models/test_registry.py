@@ -21,11 +21,12 @@ TOKENS = LANGUAGE + SEQ2SEQ  # the models that read token ids
 RECOGNIZERS = [n for n in model_names() if "ctc" in _TASKS[n]]  # signals (L,) in, a score a class a frame out
 TAGGERS = [n for n in model_names() if "tag" in _TASKS[n]]  # (word, shape) ids (T, 2) in, a score a tag a word out
 EMBEDDERS = [n for n in model_names() if "embed" in _TASKS[n]]  # word ids (T,) in, word vectors out; no head
+SENTENCES = ["word_average", "word_lstm"]  # classifiers of sentences: word ids (T,) in, a score a class out
 
 
 def inputs(name: str, shape: tuple[int, ...], n: int = 3) -> torch.Tensor:
     """A batch a net takes: token ids for a language model, numbers for the others."""
-    return torch.randint(0, 4, (n, *shape)) if name in TOKENS + TAGGERS else torch.randn(n, *shape)
+    return torch.randint(0, 4, (n, *shape)) if name in TOKENS + TAGGERS + SENTENCES else torch.randn(n, *shape)
 
 
 def test_every_model_has_a_config_and_every_config_a_model():
@@ -35,7 +36,7 @@ def test_every_model_has_a_config_and_every_config_a_model():
 def test_every_model_serves_a_task():
     assert set(CLASSIFIERS) | set(IMAGES_ONLY) | set(TOKENS) | set(RECOGNIZERS) | set(TAGGERS) | set(EMBEDDERS) == \
         set(model_names())
-    assert EMBEDDERS == ["glove", "skipgram"]
+    assert EMBEDDERS == ["glove", "skipgram"] and set(SENTENCES) <= set(CLASSIFIERS)
     assert SEGMENTERS == ["unet"] and DETECTORS == ["yolo"] and RECOGNIZERS == ["ctc_rnn"]
     assert LANGUAGE == ["rnn_lm", "transformer_lm"] and SEQ2SEQ == ["attention_rnn", "transformer_seq2seq"]
 
@@ -43,9 +44,11 @@ def test_every_model_serves_a_task():
 @pytest.mark.parametrize("name", CLASSIFIERS)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_classifier_maps_a_batch_to_logits_with_finite_gradients(name, shape):
+    if name in SENTENCES and len(shape) != 1:
+        pytest.skip("a sentence classifier takes word ids only")
     torch.manual_seed(0)
     net = create_model(name, shape, 10)
-    x = torch.randn(8, *shape)
+    x = inputs(name, shape, 8)
     logits = net(x)
     assert logits.shape == (8, 10)
     torch.nn.functional.cross_entropy(logits, torch.arange(8)).backward()
@@ -75,8 +78,8 @@ def test_every_tensor_has_one_state_dict_key(name, shape):
         pytest.skip("a CTC recognizer takes signals only")
     if name in TAGGERS and len(shape) != 1:
         pytest.skip("a tagger takes sentences of word and shape ids only")
-    if name in EMBEDDERS and len(shape) != 1:
-        pytest.skip("word vectors take rows of word ids only")
+    if name in EMBEDDERS + SENTENCES and len(shape) != 1:
+        pytest.skip("word vectors and sentence classifiers take rows of word ids only")
     shape = (12, 2) if name in TAGGERS else shape
     state = create_model(name, shape, 10).state_dict()
     owners: dict[int, str] = {}
@@ -109,7 +112,8 @@ def test_config_keys_are_the_knobs_and_defaults_agree(name):
 VOLUMES = ["alexnet", "cnn", "cnn_paper", "inception", "lenet", "mobilenet", "mobilenet_v1", "resnet", "vgg"]
 
 
-@pytest.mark.parametrize("name", [n for n in CLASSIFIERS if n != "mlp"])  # the MLP flattens any shape
+@pytest.mark.parametrize("name", [n for n in CLASSIFIERS if n not in ("mlp", *SENTENCES)])  # the MLP flattens any
+# shape; the sentence classifiers' refusal is tests/test_sentiment.py's
 def test_models_refuse_a_shape_they_cannot_take_in_one_line(name):
     if name in VOLUMES:
         shapes, shape, got = r"\(L,\), \(C, L\), \(C, H, W\) or \(C, D, H, W\)", (2, 3, 4, 8, 8), r"\(2, 3, 4, 8, 8\)"
@@ -134,7 +138,7 @@ def _nets():
     for name in model_names():
         if name in EMBEDDERS:
             continue
-        for shape in ([(1, 8, 8)] if name in IMAGES_ONLY else [(12, 2)] if name in TAGGERS else [(12,)] if name in TOKENS else [(40,)] if name in RECOGNIZERS else SHAPES):
+        for shape in ([(1, 8, 8)] if name in IMAGES_ONLY else [(12, 2)] if name in TAGGERS else [(12,)] if name in TOKENS else [(40,)] if name in RECOGNIZERS + SENTENCES else SHAPES):
             yield name, shape
 
 

@@ -76,10 +76,11 @@ def test_every_model_has_a_default_space_whose_trials_build(tmp_path):
             "tag": ["task=tag", "data=entities", "data.n=60"],
             "detect": ["task=detect", "data=canvas", "data.target=boxes", "data.n=40"],
             "embed": ["task=embed", "data=wiki", "data.corpus=lee"]}
-    # + attention_rnn, transformer_seq2seq, yolo, ctc_rnn, brnn_tagger, transformer_lm, skipgram, glove, alexnet, vgg
-    assert len(model_names()) == 25
+    # + attention_rnn, transformer_seq2seq, yolo, ctc_rnn, brnn_tagger, transformer_lm, skipgram, glove, alexnet, vgg,
+    # word_average, word_lstm
+    assert len(model_names()) == 27
     for name in model_names():
-        task_data = data[_TASKS[name][0]]
+        task_data = ["data=polarity"] if name.startswith("word_") else data[_TASKS[name][0]]  # sentences of words
         cfg = compose([f"model={name}", *task_data])
         p = plan(TuneOptions(overrides=[f"model={name}", *task_data, "trainer.max_epochs=3"],
                              runs_dir=tmp_path / "runs", progress=False))  # no search=: the model's own space
