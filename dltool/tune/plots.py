@@ -18,7 +18,8 @@ MAX_LABEL = 16  # characters of a choice's label on an axis
 
 def draw(folder: Path, space: list[Param], trials: list[dict]) -> list[str]:
     """Write the plots of the completed ``trials`` ({"number", "value", "values", "stage"}) into ``folder``; returns
-    the names written (none with fewer than two trials; importances need two parameters that vary)."""
+    the names written (none with fewer than two trials; importances need two parameters that vary and two trials
+    that scored differently)."""
     from dltool.runs import write_atomic
 
     if len(trials) < 2:
@@ -200,7 +201,7 @@ def _importances(axes: list[_Axis], trials: list[dict]):
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
     varying = [a for a in axes if len({encode(t["values"][a.key]) for t in trials}) > 1]
-    if len(varying) < 2:
+    if len(varying) < 2 or len({t["value"] for t in trials}) < 2:  # every trial scored alike: nothing to apportion
         return None
     view = optuna.create_study(direction="minimize")  # in memory: the study as the user sees it
     for t in trials:
