@@ -47,6 +47,7 @@ CSV = {
     "empty-label-column": "f,a,b\n1,,1\n2,,0\n3,,1\n",
     "bad-label-value": "f,a,b\n1,0,1\n2,yes,0\n",
     "conll-not-bio": "Teddy B-PER\nParis LOC\n",  # a CoNLL file for data=entities whose second tag is not BIO
+    "sentences-no-words": "text,label\ngreat fun,good\n42 !,bad\n",  # data=polarity: a sentence of no word
     # error-analysis sheets for dltool errors --tally
     "sheet-no-tags": "index,true,predicted,confidence,note\n1,3,5,0.9,\n",
     "sheet-not-a-sheet": "a,b,label\n1,2,x\n",
@@ -499,6 +500,18 @@ CASES = [
          "run r learned task=classify: dltool tag needs a tagger (task=tag)", needs={"run"}),
     case("tag-empty-text", ["tag", "r", "  "], "give a sentence to tag", needs={"run"}),
     case("tag-unknown-run", ["tag", "nope", "Teddy"], "run 'nope' not found in {runs}; runs: r", needs={"run"}),
+    # sentence classification: data=polarity, model=word_average / word_lstm
+    case("train-word-average-on-images", ["train", "data=digits", "model=word_average"],
+         "model word_average takes sentences of word ids, shape (T,), e.g. data=polarity; got (1, 8, 8)"),
+    case("train-polarity-no-text-column", ["train", "data=polarity", "model=word_average", "data.path={csv}",
+                                           "data.text=review"],
+         "has no column 'review' (data.text); its columns: a, b, label", csv="ragged"),
+    case("train-polarity-empty-csv", ["train", "data=polarity", "model=word_average", "data.path={csv}"],
+         "is empty: give a CSV with a header row, then a sentence and its label a row", csv="empty"),
+    case("train-polarity-sentence-of-no-words", ["train", "data=polarity", "model=word_average", "data.path={csv}"],
+         "sentence 2 of the data has no words (runs of 2 to 15 letters)", csv="sentences-no-words"),
+    case("train-polarity-ragged", ["train", "data=polarity", "model=word_lstm", "data.path={csv}", "data.text=a",
+                                   "data.target=label"], "line 3: 2 fields where the header has 3", csv="ragged"),
 ]
 
 
