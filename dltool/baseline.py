@@ -19,7 +19,7 @@ after a run, 5-9 s when OpenBLAS's own two threads contend with torch's on two c
 under 0.01 s (0.03 s with the import). ``trainer.baseline=false`` turns it off.
 
 What it says about a run (whether it beats the run on dev beyond noise, and what brings the run back to it) is
-dltool.diagnose's: against_baseline, baseline_note, baseline_remedies.
+dltool.diagnose's (against_baseline, baseline_note) and dltool.remedies' (baseline_remedies).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import re
 import shlex
 from pathlib import Path
 
-from dltool.diagnose import SHEET_TASKS
+from dltool.remedies import SHEET_TASKS
 from dltool.errors import UserError, check_number, choices, first_line
 from dltool.metrics import SPLITS
 from dltool.runs import read_config, read_metrics, run_name, write_json, write_text

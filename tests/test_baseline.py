@@ -205,7 +205,7 @@ def test_every_baseline_remedy_composes(tmp_path, overrides):
     from omegaconf import OmegaConf
 
     from dltool.config import to_yaml
-    from dltool.diagnose import baseline_remedies
+    from dltool.remedies import baseline_remedies
 
     cfg = compose(overrides)
     (tmp_path / "config.yaml").write_text(to_yaml(cfg))

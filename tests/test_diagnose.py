@@ -7,7 +7,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from dltool.config import compose
-from dltool.diagnose import diagnose, focus, gaps, parse_errors, recommendations
+from dltool.diagnose import diagnose, focus, gaps, parse_errors
+from dltool.remedies import recommendations
 from dltool.errors import UserError
 
 
@@ -258,3 +259,17 @@ def test_a_run_is_diagnosed_with_intervals_from_its_split_sizes(digits_run, tmp_
     dev = metrics["splits"]["dev"]
     assert d["intervals"]["errors"]["dev"] == pytest.approx(list(wilson(dev["error"], dev["n"])))
     assert "95 % interval" in (tmp_path / "r" / "diagnosis.md").read_text()
+
+
+def test_word_vectors_get_remedies_of_text_not_of_labels():
+    """task=embed: more text and smaller vectors for variance, bigger vectors for bias; no labels to collect, no
+    dropout or augmentation to add."""
+    config = {"task": {"name": "embed"}, "model": {"name": "skipgram", "dim": 100}, "data": {"name": "wiki"},
+              "optimizer": {"name": "adam", "lr": 0.03}, "trainer": {}}
+    variance = recommendations("variance", config, "runs/sg")
+    assert variance[0] == "More text: a larger corpus (data.path=FILE, plain text, one document a line)"
+    assert "Smaller vectors (fewer numbers a word to fit): `dltool train --config runs/sg/config.yaml model.dim=50`" \
+        in variance
+    assert not any("labelled" in r or "Dropout" in r or "augmentation" in r for r in variance)
+    bias = recommendations("avoidable_bias", config, "runs/sg")
+    assert bias[0] == "Bigger vectors (more numbers a word): `dltool train --config runs/sg/config.yaml model.dim=200`"

@@ -145,7 +145,7 @@ def test_an_embed_run_starts_a_sentence_classifier_which_evaluates_and_names_its
 
 
 def test_variance_on_a_net_that_embeds_words_suggests_vectors_from_a_larger_corpus():
-    from dltool.diagnose import recommendations
+    from dltool.remedies import recommendations
 
     config = {"model": {"name": "word_lstm", "words": 4000, "embedding": 50, "init_from": None},
               "data": {"name": "polarity"}, "optimizer": {"name": "adam", "lr": 0.01}, "trainer": {}}

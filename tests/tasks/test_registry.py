@@ -54,6 +54,6 @@ def test_every_task_has_its_figures_in_trains_table():
 
 
 def test_diagnose_knows_which_tasks_dltool_errors_serves():
-    from dltool.diagnose import SHEET_TASKS
+    from dltool.remedies import SHEET_TASKS
 
     assert set(SHEET_TASKS) == {name for name in TASKS if task_class(name).mistakes is not None}
