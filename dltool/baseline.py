@@ -54,6 +54,8 @@ def fit(splits: dict[str, dict[str, np.ndarray]], seed: int, measure: tuple[str,
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
+    if not isinstance(splits["train"]["x"], np.ndarray):  # inputs on disk (data=npy): not read whole for a yardstick
+        return None
     name = MODEL
     if splits["train"]["x"].dtype.kind == "i":  # word ids -> word counts
         name = f"logistic regression on word counts (scikit-learn, C={C})"

@@ -114,9 +114,10 @@ def make_sheet(run_dir, split: str = "dev", n: int = DEFAULT_N, tags: str = DEFA
     as_tensors = {k: torch.from_numpy(v) for k, v in predictions.items()}
     wrong = setup.module.mistakes(as_tensors, torch.from_numpy(y_true)).numpy()
     chosen = sample(wrong, n, seed)
-    inputs = x.cpu().numpy()
-    rows = [{"index": int(i), **setup.module.describe(inputs[i], y_true[i], predictions["predicted"][i]),
-             "confidence": float(predictions["confidence"][i])} for i in chosen]
+    # the sampled examples' inputs only (a split on disk is not read whole), in the sheet's order
+    inputs = x[torch.as_tensor(chosen, dtype=torch.long, device=x.device)].cpu().numpy()
+    rows = [{"index": int(i), **setup.module.describe(inputs[k], y_true[i], predictions["predicted"][i]),
+             "confidence": float(predictions["confidence"][i])} for k, i in enumerate(chosen)]
     result = {"run": run_name(run_dir), "task": task, "split": split, "examples": len(y_true),
               "mistakes": int(wrong.sum()), "sampled": len(rows), "n": n, "seed": seed, "tags": tag_list,
               "sheet": None, "picture": None, "panels": 0, "next": None}
@@ -129,7 +130,7 @@ def make_sheet(run_dir, split: str = "dev", n: int = DEFAULT_N, tags: str = DEFA
 
         title = (f"run {result['run']}: {len(rows)} of {result['mistakes']} mistakes on the {split} split"
                  + (f" (the first {MAX_PANELS} shown)" if len(rows) > MAX_PANELS else ""))
-        contact_sheet(picture, inputs[[r["index"] for r in panels]].astype("float32"), panels, title)
+        contact_sheet(picture, inputs[:len(panels)].astype("float32"), panels, title)
     elif picture.exists():  # a picture of another sampling would pass for this one's
         picture.unlink()
     write_text(sheet, sheet_text(rows, tag_list))

@@ -24,6 +24,7 @@ from dltool import baseline
 from dltool.checkpoints import load as load_checkpoint
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
+from dltool.data.disk import OnDevice, Rows
 from dltool.errors import Interrupted, UserError, WriteError, check_bool, check_number, choices
 from dltool import loop
 from dltool.debug_runs import check_debug, debug_mode, debug_result, debug_splits
@@ -100,6 +101,8 @@ def build(cfg) -> Setup:
         net = net.to(memory_format=torch.channels_last)
 
     def on_device(a):  # in-memory data lives on the device for the whole run: a mini-batch is an index into it
+        if isinstance(a, Rows):  # inputs on disk (data=npy): a mini-batch is read when it is indexed
+            return OnDevice(a, fabric.device, torch.float32)
         a = torch.from_numpy(a).to(fabric.device)
         return a.contiguous(memory_format=torch.channels_last) if channels_last and a.ndim == 4 else a
 

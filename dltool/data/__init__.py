@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dltool.data.disk import Rows
 from dltool.data.sources import check_sources  # noqa: F401  (dltool.data.check_sources)
 from dltool.data.splits import split, subset
 from dltool.errors import UserError, check_bool, check_number, choices
 from dltool.metrics import SPLITS
 
 LOADERS = ("mnist1d", "digits", "csv", "synthetic", "canvas", "names", "dates", "digit_strings",
-           "entities", "wiki", "volumes", "polarity")  # module names under dltool.data
+           "entities", "wiki", "volumes", "polarity", "npy")  # module names under dltool.data
 
 
 @dataclass
@@ -85,8 +86,9 @@ def load_data(cfg, seed: int) -> Dataset:
 
     x_type = np.int64 if pools.tokens else np.float32
 
-    def arrays(x, y, extra):  # no copy where the dtype is already so
-        return {"x": np.asarray(x, dtype=x_type), "y": np.asarray(y, dtype=np.int64), **extra}
+    def arrays(x, y, extra):  # no copy where the dtype is already so; inputs on disk stay there (data=npy)
+        x = x if isinstance(x, Rows) else np.asarray(x, dtype=x_type)
+        return {"x": x, "y": np.asarray(y, dtype=np.int64), **extra}
 
     target = None if pools.target_x is None else arrays(pools.target_x, pools.target_y, {})
     fractions = {k: v for k, v in cfg.split.items() if k not in ("train_size", "seed")}

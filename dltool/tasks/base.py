@@ -18,8 +18,28 @@ from dltool.models import check_words
 from dltool.optim import build_optimizer, build_scheduler
 
 
-def standardizer(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-feature mean and std of the training split (course 2's input normalization); constant features get std 1."""
+def standardizer(x_train) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std of the training split (course 2's input normalization); constant features get std 1.
+
+    ``x_train`` is a tensor, or rows on disk (dltool.data.disk.OnDevice) streamed a chunk at a time: each chunk's mean
+    and sum of squared deviations, combined exactly in float64 (Chan, Golub & LeVeque's pairwise update); a split of
+    one chunk gets the very computation of a tensor, so a small data set on disk standardizes as it does in memory."""
+    if not isinstance(x_train, torch.Tensor):
+        chunks = x_train.chunks()
+        first = next(chunks)
+        if len(first) == len(x_train):
+            x_train = first
+        else:
+            n, mean, m2 = 0, torch.zeros(first.shape[1:], dtype=torch.float64, device=first.device), 0.0
+            for chunk in (first, *chunks):
+                c = chunk.double()
+                k, centre = len(c), c.mean(dim=0)
+                delta, total = centre - mean, n + len(c)
+                mean = mean + delta * (k / total)
+                m2 = m2 + ((c - centre) ** 2).sum(dim=0) + delta ** 2 * (n * k / total)
+                n = total
+            std = (m2 / max(n - 1, 1)).sqrt().float()
+            return mean.float(), torch.where(std > 1e-8, std, torch.ones_like(std))
     mean = x_train.mean(dim=0)
     std = x_train.std(dim=0)
     return mean, torch.where(std > 1e-8, std, torch.ones_like(std))
