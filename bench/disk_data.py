@@ -51,12 +51,14 @@ def run(folder: Path, x: Path, y: Path, epochs: int, name: str, extra: list[str]
                "model=mlp", "model.hidden=[100,100]", f"trainer.max_epochs={epochs}", "trainer.threads=1",
                "trainer.baseline=false", *extra, "--runs-dir", str(folder / "runs"), "--name", name, "--json"]
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{name}: dltool train failed (status {status})")
+    with tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
+        out = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        if status != 0:
+            err.seek(0)
+            raise SystemExit(f"{name}: dltool train failed (status {status}): {err.read()[-2000:]}")
     metrics = json.loads(out)
     first = next(csv.DictReader((folder / "runs" / name / "history.csv").open()))
     n_train = metrics["splits"]["train"]["n"]

@@ -191,9 +191,7 @@ def models(
 
     Examples: dltool models | dltool models data=digits --json
     """
-    from omegaconf import OmegaConf
-
-    from dltool.config import compose, group_options
+    from dltool.config import compose, group_options, option_config
     from dltool.data import load_data
     from dltool.models import catalog
 
@@ -204,7 +202,7 @@ def models(
         raise UserError("dltool models lists every model with its defaults: give data overrides only (e.g. data=digits)")
     cfg = compose(overrides)
     data = load_data(cfg.data, cfg.seed)
-    configs = {name: OmegaConf.to_container(compose([f"model={name}", *overrides]).model) for name in group_options("model")}
+    configs = {name: option_config("model", name) for name in group_options("model")}  # a model's own defaults
     from dltool.tasks import task_class
 
     rows = catalog(data.input_shape, task_class(cfg.task.name).outputs(data.info), configs)

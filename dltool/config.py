@@ -75,6 +75,17 @@ def group_options(group: str) -> list[str]:
     return sorted({p.stem for folder in folders for p in (folder / group).glob("*.yaml")})
 
 
+def option_config(group: str, name: str) -> dict:
+    """The keys of one option of a config group as composing ``group=name`` puts them in the config, read from its
+    YAML file alone (dltool's own first, then the user's folder, the order of Hydra's search path here): for the
+    groups whose options have no defaults list (the models), without a composition each."""
+    for folder in [conf_dir(), *filter(None, [user_conf_dir()])]:
+        path = folder / group / f"{name}.yaml"
+        if path.is_file():
+            return read_yaml(path, f"{group} config")
+    raise UserError(f"unknown {group} '{name}'; choose from: {choices(group_options(group))}")
+
+
 def compose(overrides: list[str] | tuple[str, ...] = (), config_file: str | Path | None = None) -> DictConfig:
     """Compose the run config from the defaults (or a saved ``config.yaml``) plus command-line overrides.
 

@@ -220,7 +220,8 @@ def onnx_module(module):
     (B, T, V) of each next token; seq2seq: teacher forcing, inputs ``x`` (B, Tx) and ``y_in`` (B, Ty) (``<s>`` then
     the target but its last token), output the log-probabilities (B, Ty, V) of each next token, -inf outside the
     target vocabulary (the beam search of dltool translate is not in the graph); tag: input (B, T, 2) word and shape
-    ids, output the scores (B, T, K) of each word's tags."""
+    ids, output the scores (B, T, K) of each word's tags; classify of sentences (word_average, word_lstm): input
+    (B, T) word ids, ``<pad>`` = 0 after each sentence."""
     import copy
 
     import torch
@@ -282,6 +283,8 @@ def onnx_inputs(graph) -> dict:
 
     module = graph.module
     shape = tuple(module.mean.shape)
+    if module.name == "classify" and "vocabulary" in module.info:  # sentences of word ids (data=polarity)
+        return {"x": _ids((2, *shape), len(module.info["vocabulary"]))}
     if module.name in ("lm", "seq2seq", "embed"):  # embed: word ids -> their vectors
         vocabulary = len(module.info["classes"])
         x = {"x": _ids((2, *shape), vocabulary)}

@@ -503,6 +503,8 @@ CASES = [
     # sentence classification: data=polarity, model=word_average / word_lstm
     case("train-word-average-on-images", ["train", "data=digits", "model=word_average"],
          "model word_average takes sentences of word ids, shape (T,), e.g. data=polarity; got (1, 8, 8)"),
+    case("train-polarity-on-an-mlp", ["train", "data=polarity", "model=mlp"],
+         "the data holds word ids and this model reads numbers: use a model that embeds words (model=word_average"),
     case("train-polarity-no-text-column", ["train", "data=polarity", "model=word_average", "data.path={csv}",
                                            "data.text=review"],
          "has no column 'review' (data.text); its columns: a, b, label", csv="ragged"),

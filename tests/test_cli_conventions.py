@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,8 +57,10 @@ def test_shell_completion_completes_commands_options_and_group_options():
     assert "--config-dir" in complete("dltool train --config-")
     assert complete("dltool train optimizer=m") == ["optimizer=momentum"]
     assert complete("dltool config sched") == ["scheduler="]
-    script = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="dltool")
-    assert script.exit_code == 0 and "complete -o default -F _dltool_completion dltool" in script.stdout
+    # the script, from the installed command in a process of its own (as a user's shell would ask for it)
+    command = Path(sys.executable).with_name("dltool")  # the console script pip installed beside this python
+    script = subprocess.run([str(command), "--show-completion", "bash"], capture_output=True, text=True, check=False)
+    assert script.returncode == 0 and "complete -o default -F _dltool_completion dltool" in script.stdout, script.stderr
 
 
 def test_help_imports_no_config_or_training_library():

@@ -39,6 +39,7 @@ CASES = {  # task -> (info, example shape, token ids?)
     "embed": ({"classes": VOCABULARY, "window": 2, "sample": 0.0, "train_counts": [1] * 10, "sampling_seed": 0},
               (12,), True),  # a row of word ids -> their vectors (B, T, d)
 }
+SENTENCES = ({"classes": list("ab"), "vocabulary": VOCABULARY}, (12,), True)  # classify, of word ids (word_*)
 TASK_ARGS = {"detect": {"anchors": 2}, "verify": {"dim": 6}}
 
 
@@ -55,7 +56,7 @@ def build(name: str, task: str, kwargs: dict | None = None):
     """A freshly built net of ``name`` inside its task, with non-trivial normalization, in eval mode."""
     if task not in CASES:
         pytest.skip(f"no ONNX case for task {task} yet")
-    info, shape, tokens = CASES[task]
+    info, shape, tokens = SENTENCES if name.startswith("word_") else CASES[task]
     cls = task_class(task)
     args = {"objective": name} if task == "embed" else TASK_ARGS.get(task, {})  # skipgram or glove: the net's own
     torch.manual_seed(0)

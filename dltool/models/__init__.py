@@ -40,8 +40,12 @@ def check_serves(name: str, task: str) -> None:
 
 
 def check_words(net, vocabulary) -> None:
-    """A UserError when a net that embeds words (its ``words``: the rows of its embedding) has fewer rows than the
-    data's ``vocabulary`` (a list of words, ``<pad>`` and ``<unk>`` among them); nothing for other nets or data."""
+    """A UserError when data of words (its ``vocabulary``: a list of words, ``<pad>`` and ``<unk>`` among them) meets
+    a net that embeds none (no ``embed``), or one whose embedding has fewer rows (``words``) than the vocabulary;
+    nothing for data of numbers."""
+    if vocabulary is not None and getattr(net, "embed", None) is None:
+        raise UserError("the data holds word ids and this model reads numbers: use a model that embeds words "
+                        "(model=word_average or word_lstm for sentences, brnn_tagger for task=tag)")
     capacity = getattr(net, "words", None)
     if capacity is not None and vocabulary is not None and len(vocabulary) > capacity:
         raise UserError(f"the vocabulary has {len(vocabulary)} words (with <pad> and <unk>); model.words={capacity} "
