@@ -19,6 +19,7 @@ import numpy as np
 from dltool.errors import UserError
 
 CHUNK = 65_536  # rows a read when a whole split is streamed (normalization statistics)
+MAX_READ = 1 << 28  # bytes a read at most (Linux reads at most 2 GiB at once)
 HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -75,13 +76,14 @@ class Shards:
         for run in np.split(np.arange(len(rows)), breaks) if len(rows) else []:
             first, count = int(ordered[run[0]]), len(run)
             shard = int(np.searchsorted(self.offsets, first, side="right")) - 1
-            while count:  # a run may cross into the next shard
+            while count:  # a run may cross into the next shard; one read holds at most MAX_READ bytes
                 local = first - self.offsets[shard]
-                take = min(count, self.offsets[shard + 1] - first)
+                take = min(count, self.offsets[shard + 1] - first, max(1, MAX_READ // max(self.row_bytes, 1)))
                 data = os.pread(self.fds[shard], take * self.row_bytes, self.data_offsets[shard] + local * self.row_bytes)
                 block = np.frombuffer(data, dtype=np.uint8).reshape(take, self.row_bytes)
                 flat[order[run[:take]]] = block
-                run, first, count, shard = run[take:], first + take, count - take, shard + 1
+                run, first, count = run[take:], first + take, count - take
+                shard += first == self.offsets[shard + 1]
         return out
 
 

@@ -69,7 +69,7 @@ def load(cfg) -> Pools:
         raw = raw.astype(np.int64)
     names, y = np.unique(raw, return_inverse=True)
     x = Rows(shards)
-    if in_memory:
-        x = x.read().astype(np.float32, copy=False)
+    if in_memory:  # numpy's own reader; load_data makes them float32
+        x = np.load(x_files[0]) if len(x_files) == 1 else np.concatenate([np.load(p) for p in x_files])
     sources = {"path": describe(x_files, x_path), "labels": describe(y_files, y_path)}
     return Pools(x, y.astype(np.int64), [str(n) for n in names], sources=sources)

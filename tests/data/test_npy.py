@@ -49,6 +49,15 @@ def test_rows_are_read_as_numpy_holds_them_in_the_order_asked(arrays):
     np.testing.assert_array_equal(view[3], x[63])
 
 
+def test_long_runs_of_rows_are_read_in_pieces(arrays, monkeypatch):
+    """One read holds at most MAX_READ bytes (Linux's read stops at 2 GiB): a whole split in pieces of 3 rows."""
+    folder, x, _ = arrays
+    monkeypatch.setattr(disk, "MAX_READ", 3 * 20 * 4)
+    shards = Shards(sorted((folder / "xs").glob("*.npy")))
+    np.testing.assert_array_equal(shards.read(np.arange(300)), x)
+    np.testing.assert_array_equal(shards.read(np.arange(95, 230)), x[95:230])
+
+
 def test_a_batch_reads_its_own_rows_and_no_others(arrays, monkeypatch):
     folder, x, _ = arrays
     read = []
