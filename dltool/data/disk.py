@@ -18,7 +18,7 @@ import numpy as np
 
 from dltool.errors import UserError
 
-CHUNK = 65_536  # rows a read when a whole split is streamed (normalization statistics)
+CHUNK_BYTES = 1 << 26  # bytes of rows a chunk when a whole split is streamed (normalization statistics): 64 MiB
 MAX_READ = 1 << 28  # bytes a read at most (Linux reads at most 2 GiB at once)
 HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
@@ -123,8 +123,8 @@ class Rows:
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def chunks(self, size: int | None = None):
-        """The rows in order, ``size`` (default ``CHUNK``) at a time, as arrays."""
-        size = size or CHUNK
+        """The rows in order, ``size`` at a time (default: as many as CHUNK_BYTES hold), as arrays."""
+        size = size or max(1, CHUNK_BYTES // max(self.shards.row_bytes, 1))
         for lo in range(0, len(self.index), size):
             yield self.shards.read(self.index[lo:lo + size])
 
@@ -175,8 +175,8 @@ class OnDevice:
         return self.to("cpu")
 
     def chunks(self, size: int | None = None):
-        """The rows in order, ``size`` (default ``CHUNK``) at a time, as tensors on the device."""
-        size = size or CHUNK
+        """The rows in order, ``size`` at a time (default: as many as CHUNK_BYTES hold), as tensors on the device."""
+        size = size or max(1, CHUNK_BYTES // max(self.rows.shards.row_bytes, 1))
         for lo in range(0, len(self), size):
             yield self[lo:lo + size]
 

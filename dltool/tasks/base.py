@@ -9,6 +9,8 @@ dimension (``{"x": inputs, "y": labels}`` for classification); a task works unch
 
 from __future__ import annotations
 
+import itertools
+
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -31,7 +33,7 @@ def standardizer(x_train) -> tuple[torch.Tensor, torch.Tensor]:
             x_train = first
         else:
             n, mean, m2 = 0, torch.zeros(first.shape[1:], dtype=torch.float64, device=first.device), 0.0
-            for chunk in (first, *chunks):
+            for chunk in itertools.chain([first], chunks):  # one chunk in memory at a time
                 c = chunk.double()
                 k, centre = len(c), c.mean(dim=0)
                 delta, total = centre - mean, n + len(c)

@@ -73,8 +73,8 @@ def test_statistics_streamed_over_chunks_equal_those_of_the_whole_split(arrays, 
     folder, x, _ = arrays
     on_device = OnDevice(Rows(Shards([folder / "x.npy"])), "cpu", torch.float32)
     whole = standardizer(torch.from_numpy(x))
-    for chunk in (7, 64, 1000):  # many chunks of uneven size, and one chunk (the tensor computation itself)
-        monkeypatch.setattr(disk, "CHUNK", chunk)
+    for chunk in (7, 64, 1000):  # rows a chunk: many of uneven size, and one (the tensor computation itself)
+        monkeypatch.setattr(disk, "CHUNK_BYTES", chunk * 20 * 4)
         streamed = standardizer(on_device)
         torch.testing.assert_close(streamed[0], whole[0], rtol=0, atol=1e-6)
         torch.testing.assert_close(streamed[1], whole[1], rtol=1e-6, atol=0)
