@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from dltool import baseline
+from dltool import baseline, cache
 from dltool.checkpoints import load as load_checkpoint
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
@@ -53,6 +53,7 @@ class Setup:
     trainer: dict
     seed: int
     pretrained: str | None = None  # model.init_from resolved: the absolute path of the run it started from
+    reuse_key: str | None = None  # the data's key in dltool.cache (None: nothing is reused)
 
 
 def build(cfg) -> Setup:
@@ -74,7 +75,8 @@ def build(cfg) -> Setup:
     Task = task_class(cfg.task.name)
     task_arguments(cfg.task.name, task_args)
     check_serves(cfg.model.name, cfg.task.name)
-    data = load_data(cfg.data, seed)
+    key = cache.data_key(cfg.data, seed)  # None but in a tuning worker (dltool.cache.reuse)
+    data = cache.load(key, load_data, cfg.data, seed)
     Task.check_data(data)
     data.info.update(Task.learn(data, seed, **task_args))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
@@ -106,14 +108,17 @@ def build(cfg) -> Setup:
         a = torch.from_numpy(a).to(fabric.device)
         return a.contiguous(memory_format=torch.channels_last) if channels_last and a.ndim == 4 else a
 
-    splits = {k: {name: on_device(a) for name, a in arrays.items()} for k, arrays in data.splits.items()}
+    splits = cache.remember(key, ("device", str(fabric.device), channels_last), lambda: {
+        k: {name: on_device(a) for name, a in arrays.items()} for k, arrays in data.splits.items()},
+        own=lambda kept: {k: dict(arrays) for k, arrays in kept.items()})
     splits = debug_splits(splits, t)  # a debug run's few examples
     x_train = splits["train"]["x"]
     if cfg.data.normalize and not x_train.is_floating_point():
         raise UserError(f"data.normalize standardizes features, and data={cfg.data.name} holds token ids, which are "
                         "not magnitudes: set data.normalize=false")
     if cfg.data.normalize:
-        mean, std = standardizer(x_train)
+        mean, std = cache.remember(None if debug_mode(t) else key, ("stats", str(fabric.device), channels_last),
+                                   lambda: standardizer(x_train), own=lambda kept: tuple(a.clone() for a in kept))
     else:  # float statistics for float inputs and token ids alike (task=lm reads neither)
         mean, std = (torch.zeros_like(x_train[0], dtype=torch.float32), torch.ones_like(x_train[0], dtype=torch.float32))
     from dltool.augment import check as check_augment
@@ -124,7 +129,7 @@ def build(cfg) -> Setup:
                   None if augment is None else check_augment(OmegaConf.to_container(augment)), fused=fused, **task_args)
     module.frozen = frozen  # kept in eval mode (their batch-norm statistics too) while the rest trains
     optimizer, scheduler = _unpack(module.configure_optimizers())
-    return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed, pretrained)
+    return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed, pretrained, key)
 
 
 @contextmanager
@@ -213,7 +218,8 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
             # after the loop, from the host's arrays: no torch call, the run's random numbers are spent already;
             # a resumed run fits it again, to the same numbers (the same split, no randomness)
             measured = None if report_test else ("train", "train_dev", "dev")  # a tuner's trial: test unseen
-            result["baseline"] = baseline.fit(s.data.splits, s.seed, measured)
+            result["baseline"] = cache.remember(s.reuse_key, ("baseline", s.seed, measured),
+                                                lambda: baseline.fit(s.data.splits, s.seed, measured))
     except BaseException:
         _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report
         if tracker is not None:

@@ -3,17 +3,35 @@ process or in worker processes), and finish; each way a study can stop is one li
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
+from dltool import cache
 from dltool.errors import Interrupted, UserError, WriteError
 from dltool.tune.liveness import ask_lock, sweep
 from dltool.tune.plan import check_trial_config, grid_points, plan
 from dltool.tune.results import finish, write_trials_csv
 from dltool.tune.storage import hide, open_study, root_cause, safe_url, storage_failure, warn_network
 from dltool.tune.trials import work
-from dltool.tune.workers import run_workers
+from dltool.tune.workers import run_workers, start_workers
 
 
 def run_study(opts) -> dict:
-    """Run (or resume) the study that ``opts`` (TuneOptions) describes; return the ``tune --json`` summary."""
+    """Run (or resume) the study that ``opts`` (TuneOptions) describes; return the ``tune --json`` summary.
+
+    Worker processes (``--workers K``) start first, to import and plan while this process does; they are stopped if
+    it cannot start the study. Working itself, it reuses the data of its check in its trials and the winner's retrain
+    (dltool.cache); the parent of workers keeps nothing meanwhile (on a GPU, a copy of the data would stay there)."""
+    workers = start_workers(opts) if isinstance(opts.workers, int) and opts.workers > 1 else None
+    try:
+        with cache.reuse() if workers is None else nullcontext():
+            return _run_study(opts, workers)
+    except BaseException:
+        if workers is not None:
+            workers.cancel()
+        raise
+
+
+def _run_study(opts, workers) -> dict:
     from dltool.runs import check_runs_dir
 
     p = plan(opts)
@@ -40,7 +58,7 @@ def run_study(opts) -> dict:
         if opts.workers == 1:
             work(p, study)
         else:
-            run_workers(p, study)
+            run_workers(p, study, workers)
     except (Interrupted, KeyboardInterrupt) as e:  # Ctrl-C between trials too, not only inside one
         sweep(study)  # a worker stopped before it could tell its trial's end leaves no trial RUNNING
         write_trials_csv(p, study)  # what finished is on record; the same command resumes

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from dltool import metrics
+from dltool import cache, metrics
 from dltool.errors import Interrupted, UserError, WriteError, first_line
 from dltool.runs import split_errors
 from dltool.search import Param, narrow
@@ -28,7 +28,15 @@ def work(p: Plan, study, worker: int = 0) -> None:
 
     Each round first sweeps the study (``liveness.sweep``): trials of dead workers are failed and, like interrupted
     ones, re-queued once. A worker with nothing left to ask waits for the trials other workers are running, so that
-    the study it finishes is complete, and takes over any of them whose worker dies meanwhile."""
+    the study it finishes is complete, and takes over any of them whose worker dies meanwhile.
+
+    The worker's trials reuse what does not depend on their parameters (dltool.cache: the data set, its device copy,
+    the standardization statistics, the baseline), under the key of the data config and seed."""
+    with cache.reuse():
+        _work(p, study, worker)
+
+
+def _work(p: Plan, study, worker: int) -> None:
     import optuna
 
     console = _console(p.opts.progress)
@@ -87,7 +95,7 @@ def run_trial(p: Plan, study, trial, values: dict) -> str:
 
     def report(row: dict) -> None:
         """Dev error as the trial's intermediate value of the epoch, in every study: optuna-dashboard draws these
-        curves. Each is a storage write (about 5 ms on SQLite, an fsync): a pruner reads every one, else an epoch is
+        curves. Each is a storage write (1-3 ms on SQLite, more on a server): a pruner reads every one, else an epoch is
         reported while reporting has taken at most REPORT_SHARE of the training time so far (README)."""
         curve["last"] = row
         if pruning or curve["spent"] <= REPORT_SHARE * row["seconds"]:

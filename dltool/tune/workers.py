@@ -1,8 +1,16 @@
-"""``--workers K``: K worker processes of this machine on one storage, each with its share of the cores."""
+"""``--workers K``: K worker processes of this machine on one storage, each with its share of the cores.
+
+A worker is a spawned process: a new interpreter that imports torch, Lightning and Optuna and composes the config
+itself (4-10 s on a busy 2-core machine, bench/tune_overhead.py). ``start_workers`` starts them first thing, so that
+this happens while the parent plans, checks and creates the study; they wait for its go (``run_workers``) before they
+open the study. A worker whose study is done leaves at once (``os._exit``): the interpreter's teardown of torch and
+the rest took seconds that the study's end waited for."""
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import dataclass
 
 from dltool.errors import Interrupted, UserError, WriteError
 from dltool.tune.liveness import WRITE_REFUSED
@@ -13,14 +21,39 @@ from dltool.tune.trials import work
 INTERRUPTED_CODE, USER_ERROR_CODE, WRITE_REFUSED_CODE = 130, 2, 75  # 75: EX_TEMPFAIL, try again later
 
 
-def run_workers(p: Plan, study) -> None:
-    """Start the workers and wait for them; ``study`` (the parent's) names the write that stopped them, if one did."""
+@dataclass
+class Workers:
+    """Started worker processes, waiting for ``go``."""
+
+    procs: list
+    go: object  # a multiprocessing Event
+
+    def cancel(self) -> None:
+        """Stop them (the parent could not start the study; a no-op for workers that have ended)."""
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.join()
+
+
+def start_workers(opts: TuneOptions) -> Workers:
+    """Spawn ``opts.workers`` workers now; each imports and plans, then waits until ``run_workers`` says go."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=worker_main, args=(p.opts, i), daemon=False) for i in range(p.opts.workers)]
+    go = context.Event()
+    procs = [context.Process(target=worker_main, args=(opts, i, go), daemon=False) for i in range(opts.workers)]
     for proc in procs:
         proc.start()
+    return Workers(procs, go)
+
+
+def run_workers(p: Plan, study, workers: Workers | None = None) -> None:
+    """Let the workers (started by ``start_workers``, else now) work and wait for them; ``study`` (the parent's)
+    names the write that stopped them, if one did."""
+    workers = workers or start_workers(p.opts)
+    procs = workers.procs
+    workers.go.set()
     try:
         for proc in procs:
             proc.join()
@@ -49,11 +82,19 @@ def _refused(study) -> str:
     return refused[-1] if refused else "a worker could not write"
 
 
-def worker_main(opts: TuneOptions, index: int) -> None:
-    """A worker process: rebuild the plan, open the shared study, work. The parent speaks for a worker stopped by
-    Ctrl-C or by a refused write (once, not once per worker)."""
+def worker_main(opts: TuneOptions, index: int, go=None) -> None:
+    """A worker process: rebuild the plan, wait for the parent's ``go`` (an Event; None: at once), open the shared
+    study, work. The parent speaks for a worker stopped by Ctrl-C or by a refused write (once, not once per worker),
+    and for options it refuses itself (it plans the same options while the workers do)."""
     try:
-        p = plan(opts)
+        try:
+            p, refused = plan(opts), None
+        except UserError as e:
+            p, refused = None, e
+        if go is not None:
+            go.wait()
+        if refused is not None:
+            raise refused
         work(p, open_study(p), worker=index)
     except (Interrupted, KeyboardInterrupt):
         sys.exit(INTERRUPTED_CODE)
@@ -62,3 +103,16 @@ def worker_main(opts: TuneOptions, index: int) -> None:
     except UserError as e:
         sys.stderr.write(f"dltool: error: worker {index}: {e}\n")
         sys.exit(USER_ERROR_CODE)
+    _leave()
+
+
+def _leave() -> None:
+    """End a worker process that has done its work without the interpreter's teardown (every trial is told and
+    committed by now). Called in-process (a test, a library caller), it returns."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -90,3 +90,18 @@ def test_sqlite_on_a_network_file_system_is_warned_about(tmp_path, monkeypatch, 
     run_study(options(tmp_path, "search=lr", name="n", trials=1))
     err = capsys.readouterr().err
     assert "network file system (nfs4)" in err and "--storage postgresql://" in err and "journal:FILE" in err
+
+
+def test_sqlite_commits_are_synced_at_checkpoints_only(tmp_path):
+    """WAL with synchronous=NORMAL on every connection, those opened after the storage too: a commit costs no fsync."""
+    import optuna
+
+    from dltool.tune.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    optuna.create_study(storage=storage, study_name="s")
+    for _ in range(2):
+        with storage.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        storage.engine.dispose()

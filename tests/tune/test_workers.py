@@ -89,3 +89,35 @@ def test_a_worker_killed_among_several_is_taken_over_by_the_others(tmp_path):
     assert killed["state"] == "FAIL" and killed["fail_reason"].startswith("killed: its worker (pid")
     assert sum(r["state"] == "COMPLETE" for r in rows) == 4
     assert any(r["state"] == "COMPLETE" and r["optimizer.lr"] == killed["optimizer.lr"] for r in rows)
+
+
+def test_workers_started_before_the_plan_are_stopped_when_the_study_cannot_start(tmp_path, capfd):
+    """run_study starts its workers first (their imports overlap its own); a mistake it finds stops them: one line,
+    the parent's, and no process left behind."""
+    import multiprocessing
+
+    with pytest.raises(UserError, match="unknown --sampler"):
+        run_study(options(tmp_path, "search=lr", name="x", trials=2, workers=2, sampler="nope"))
+    assert multiprocessing.active_children() == []
+    assert "worker" not in capfd.readouterr().err
+    assert not (tmp_path / "runs" / "x").exists()
+
+
+def test_a_worker_waits_for_the_go_before_it_opens_the_study(tmp_path, monkeypatch):
+    """In-process: worker_main plans, then waits on the event, and only then opens the study."""
+    import threading
+
+    import dltool.tune.workers as workers
+
+    events = []
+    monkeypatch.setattr(workers, "plan", lambda opts: events.append("plan") or "plan")
+    monkeypatch.setattr(workers, "open_study", lambda p: events.append("open") or "study")
+    monkeypatch.setattr(workers, "work", lambda p, study, worker: events.append(("work", p, study, worker)))
+    go = threading.Event()
+    thread = threading.Thread(target=workers.worker_main, args=(TuneOptions(), 3, go))
+    thread.start()
+    thread.join(0.3)
+    assert events == ["plan"] and thread.is_alive()
+    go.set()
+    thread.join(5)
+    assert events == ["plan", "open", ("work", "plan", "study", 3)]
