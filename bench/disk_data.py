@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -78,7 +79,14 @@ def main(argv=None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         start = time.perf_counter()
-        x, y = write_set(folder, args.rows, args.features)
+        # written by a process of its own: pages this one mapped would count in each run's peak (a child's peak
+        # resident memory starts from its parent's at the fork)
+        writer = multiprocessing.get_context("spawn").Process(target=write_set, args=(folder, args.rows, args.features))
+        writer.start()
+        writer.join()
+        if writer.exitcode != 0:
+            raise SystemExit(f"writing the set failed (exit code {writer.exitcode})")
+        x, y = folder / "x.npy", folder / "y.npy"
         size = x.stat().st_size / 2 ** 30
         print(f"set: {args.rows:,} x {args.features:,} float32, {size:.2f} GiB, written in "
               f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
