@@ -118,3 +118,16 @@ def _permissions_enforced() -> bool:
 
 
 PERMISSIONS = _permissions_enforced()  # False as root: .ci/run runs the permission cases again without that power
+
+
+def tiny_embed_run(words, folder, runs, name: str = "vec") -> None:
+    """A task=embed run (skip-gram, 8 numbers a word, one epoch) named ``name`` in ``runs``, on 60 seeded lines of
+    30 of ``words`` each written to ``folder``/corpus.txt: vectors for a transfer test to start from."""
+    import numpy as np
+
+    text = folder / "corpus.txt"
+    rng = np.random.default_rng(0)
+    text.write_text("\n".join(" ".join(rng.choice(words, size=30)) for _ in range(60)) + "\n", encoding="utf-8")
+    embed = invoke("train", "task=embed", "model=skipgram", "data=wiki", f"data.path={text}", "data.min_count=1",
+                   "data.chunk=30", "model.dim=8", "trainer.max_epochs=1", "--runs-dir", runs, "--name", name)
+    assert embed.exit_code == 0, embed.stderr

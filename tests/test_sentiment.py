@@ -19,7 +19,7 @@ from dltool.data.polarity import PAD, UNK, read_polarity
 from dltool.data.wiki import gensim_file
 from dltool.errors import UserError
 from dltool.models import create_model
-from tests.conftest import invoke
+from tests.conftest import invoke, tiny_embed_run
 
 
 def polarity(*overrides):
@@ -113,13 +113,8 @@ def test_an_embed_run_starts_a_sentence_classifier_which_evaluates_and_names_its
 
     data = polarity()
     words = data.info["vocabulary"][2:42]  # the 40 commonest words of the sentences
-    text = tmp_path / "corpus.txt"
-    rng = np.random.default_rng(0)
-    text.write_text("\n".join(" ".join(rng.choice(words, size=30)) for _ in range(60)) + "\n", encoding="utf-8")
     runs = tmp_path / "runs"
-    embed = invoke("train", "task=embed", "model=skipgram", "data=wiki", f"data.path={text}", "data.min_count=1",
-                   "data.chunk=30", "model.dim=8", "trainer.max_epochs=1", "--runs-dir", runs, "--name", "vec")
-    assert embed.exit_code == 0, embed.stderr
+    tiny_embed_run(words, tmp_path, runs)
     common = ["train", "data=polarity", "trainer.max_epochs=3", f"model.init_from={runs / 'vec'}", "--runs-dir", runs]
     small = invoke(*common, "model=word_average", "model.embedding=8", "model.words=100", "--name", "small")
     assert small.exit_code == 2 and small.stderr.strip().endswith(

@@ -26,7 +26,7 @@ from dltool.data.entities import (
 from dltool.errors import UserError
 from dltool.models import create_model
 from dltool.tasks.tag import Tag, count, entities, prf
-from tests.conftest import invoke
+from tests.conftest import invoke, tiny_embed_run
 
 TRUE = ["B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG", "I-ORG", "O", "B-DATE", "O"]
 # PER right; LOC called ORG (a wrong type); ORG cut short (a partial span); DATE one word too long (a wrong span)
@@ -209,13 +209,8 @@ def test_word_vectors_of_an_embed_run_start_the_taggers_embedding(tmp_path):
 
     seen = Counter(data.info["words"][int(i)] for i in data.splits["train"]["x"][..., 0].ravel())
     words = [w for w, _ in seen.most_common(42) if w not in ("<pad>", "<unk>")][:40]  # in the tagger's vocabulary
-    text = tmp_path / "corpus.txt"
-    rng = np.random.default_rng(0)
-    text.write_text("\n".join(" ".join(rng.choice(words, size=30)) for _ in range(60)) + "\n", encoding="utf-8")
     runs = tmp_path / "runs"
-    embed = invoke("train", "task=embed", "model=skipgram", "data=wiki", f"data.path={text}", "data.min_count=1",
-                   "data.chunk=30", "model.dim=8", "trainer.max_epochs=1", "--runs-dir", runs, "--name", "vec")
-    assert embed.exit_code == 0, embed.stderr
+    tiny_embed_run(words, tmp_path, runs)
     tag = ["train", "task=tag", "model=brnn_tagger", "data=entities", "data.n=60", "trainer.max_epochs=2",
            "model.hidden=8", f"model.init_from={runs / 'vec'}", "--runs-dir", runs]
     wrong = invoke(*tag, "model.embedding=16", "--name", "bad")
