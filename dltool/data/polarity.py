@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ import numpy as np
 from dltool.data import Pools
 from dltool.data.sources import read_text
 from dltool.data.wiki import gensim_file, tokenize
+from dltool.data.wiki import vocabulary as wiki_vocabulary
 from dltool.errors import UserError, check_number, choices
 
 SPECIALS = ("<pad>", "<unk>")
@@ -74,10 +74,9 @@ def read_csv(path: Path, text: str, target: str) -> list[tuple[str, str]]:
 
 
 def vocabulary(sentences: list[list[str]], min_count: int) -> list[str]:
-    """``<pad>``, ``<unk>``, then the words seen >= ``min_count`` times, most frequent first (ties alphabetically)."""
-    counts = Counter(w for words in sentences for w in words)
-    kept = sorted((w for w, k in counts.items() if k >= min_count), key=lambda w: (-counts[w], w))
-    return [*SPECIALS, *kept]
+    """``<pad>``, ``<unk>``, then the words seen >= ``min_count`` times, most frequent first (ties alphabetically):
+    data=wiki's rule (dltool.data.wiki.vocabulary)."""
+    return [*SPECIALS, *wiki_vocabulary(sentences, min_count)[0]]
 
 
 def encode(sentences: list[list[str]], words: list[str], length: int) -> np.ndarray:

@@ -80,7 +80,7 @@ class WordRNN(Net):
     def __init__(self, input_shape, num_classes, cell="lstm", words=4000, embedding=100, hidden=128, layers=2,
                  bidirectional=False, keep_prob=0.5, init="auto"):
         super().__init__()
-        check_ids(input_shape, f"word_{cell}" if cell in CELLS else "word_lstm")
+        check_ids(input_shape, "word_lstm")
         if cell not in CELLS:
             raise UserError(f"unknown model.cell '{cell}'; choose from: {choices(CELLS)}")
         check_common(words, embedding, keep_prob, init)
