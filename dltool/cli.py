@@ -71,7 +71,7 @@ def _train(overrides, name, runs_dir, config, seed, resume, json_out) -> None:
         overrides.append(f"seed={seed}")
     if resume is not None:
         from dltool.runs import copy_run, find_run
-        from dltool.train import LONGER
+        from dltool.resume import LONGER
 
         allowed = {f"trainer.{k}" for k in LONGER}
         if config or seed is not None or any(o.split("=", 1)[0] not in allowed for o in overrides):
@@ -80,13 +80,15 @@ def _train(overrides, name, runs_dir, config, seed, resume, json_out) -> None:
         run_dir = find_run(resume, runs_dir)
         cfg = compose(overrides, config_file=run_dir / "config.yaml")
         if name is not None:  # train longer as a new run, beside the old one
-            from dltool.train import check_resumable
+            from dltool.resume import check as check_resumable
 
             check_resumable(cfg, run_dir)
             run_dir = copy_run(run_dir, runs_dir, name)
         result = run_training(cfg, resume=run_dir)
     else:
         result = run_training(compose(overrides, config_file=config), runs_dir=runs_dir, name=name, progress=True)
+    if result is None:  # a rank of several but 0 (torchrun): rank 0 reports the run
+        return
     if json_out:
         print_json(result)
     else:

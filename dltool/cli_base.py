@@ -100,7 +100,7 @@ def _root(
 
 def command(fn):
     """Register a command whose UserError becomes one line on stderr and exit code 2 (DLTOOL_DEBUG=1: traceback)."""
-    from dltool.errors import Interrupted, UserError
+    from dltool.errors import Interrupted, RunFailed, UserError
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -114,6 +114,9 @@ def command(fn):
         except Interrupted as e:
             typer.echo(f"dltool: {e}", err=True)
             raise typer.Exit(130) from None
+        except RunFailed as e:
+            typer.echo(f"dltool: error: {e}", err=True)
+            raise typer.Exit(1) from None
 
     return app.command()(wrapper)
 

@@ -83,7 +83,7 @@ def check_config(cfg, build: bool = False) -> None:
     trainer's values and the seed here); with ``build``, all of them (dltool.train.build: the task, data, model,
     optimizer and schedule), still without a run folder or an epoch."""
     from dltool.errors import check_number
-    from dltool.train import check_trainer
+    from dltool.engine import check_trainer
 
     check_trainer(cfg.trainer)
     check_number(cfg.seed, "seed", low=0, integer=True)

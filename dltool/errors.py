@@ -12,6 +12,11 @@ class WriteError(UserError):
     configuration. A tuning trial that fails with it is re-queued, not counted against the budget."""
 
 
+class RunFailed(Exception):
+    """A run stopped by a fault of the machine, not of its config (a rank of a multi-process run died): one line,
+    exit code 1; its folder says ``failed`` and its last checkpoint resumes it."""
+
+
 class Interrupted(Exception):
     """Training was stopped by Ctrl-C or SIGTERM; its run folder says ``interrupted`` (exit code 130)."""
 

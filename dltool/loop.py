@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Callable
 
 from dltool import metrics
 from dltool.checkpoints import save as save_checkpoint
+from dltool.ddp import gathered, same_weights
 
 EVAL_BATCH = 8192  # examples a forward pass when a split is measured
 
@@ -38,57 +40,77 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     ``checkpoints/last.ckpt`` holds everything needed to continue exactly (``resume``): weights, optimizer, schedule,
     both random number generators and the early-stopping counters. It is written at the end of an epoch when
     ``trainer.checkpoint_interval`` seconds have passed since the last one (0: every epoch), and at the end; a run cut
-    short redoes at most that much. ``log`` gets each history row as it is written (trainer.logger, dltool.loggers)."""
+    short redoes at most that much. ``log`` gets each history row as it is written (trainer.logger, dltool.loggers).
+
+    In a run of several processes (dltool.ddp) each rank trains on its shard of every mini-batch and measures its
+    shard of dev; ``run_dir`` is None in all but rank 0, which alone writes."""
     import torch
 
+    rank, world = fabric.global_rank, fabric.world_size
     train = splits["train"]
     n, batch_size, device = size(train), t["batch_size"], train["x"].device
     bounds = list(range(0, n, batch_size)) + [n]
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
-        del bounds[-2]  # fold a last batch of one example into the one before (batch norm needs two)
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < max(2, world):
+        del bounds[-2]  # fold a last batch of one example into the one before (batch norm needs two; each
+        # process needs one)
     shuffle = torch.Generator().manual_seed(seed)
     # as of the last complete epoch: the best dev error and its dev loss (see _better), its epoch, epochs since
     done = {"epoch": 0, "best": math.inf, "best_loss": math.inf, "best_epoch": 0, "stale": 0}
+    if world > 1:  # each rank its own dropout masks and augmentation: a stream of its own, from (seed, rank)
+        import numpy as np
+
+        torch.manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
     if resume is not None:
         done.update(resume["progress"])
         module.load_state_dict(resume["state_dict"])
         optimizer.load_state_dict(resume["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(resume["scheduler"])
-        _set_rng(resume["rng"], shuffle)
+        _set_rng(resume["ranks_rng"][rank] if world > 1 else resume["rng"], shuffle)
     status = "completed"
     start = saved_at = time.perf_counter()
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    if run_dir is not None:
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
 
-    def save_last() -> None:
+    def save_last() -> None:  # every rank calls it together: each one's random state goes into the checkpoint
+        rng = _get_rng(shuffle, device)
+        ranks_rng = gathered(rng) if world > 1 else None
+        if run_dir is None:
+            return
         save_checkpoint(run_dir / "checkpoints" / "last.ckpt", {
             **saved, "epoch": done["epoch"], "progress": dict(done), "state_dict": module.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "rng": _get_rng(shuffle, device)})
+            "rng": rng, **({} if ranks_rng is None else {"ranks_rng": ranks_rng})})
 
-    history = _open_history(run_dir / "history.csv", done["epoch"])
+    history = _open_history(run_dir / "history.csv", done["epoch"]) if run_dir is not None else open(os.devnull, "w")
     writer = csv.DictWriter(history, fieldnames=metrics.HISTORY_COLUMNS)
+    shard = (rank, world) if world > 1 else None
     try:
-        with _progress(t["max_epochs"], progress, done["epoch"]) as bar:
+        with _progress(t["max_epochs"], progress and run_dir is not None, done["epoch"]) as bar:
             for epoch in range(done["epoch"] + 1, t["max_epochs"] + 1):
                 model.train()
                 perm = torch.randperm(n, generator=shuffle).to(device)
                 total = torch.zeros((), device=device)
                 for step, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-                    idx = perm[lo:hi]
+                    idx = perm[lo:hi] if world == 1 else perm[lo:hi][rank::world]  # this process's shard
                     with fabric.autocast():  # the precision the run claims (bf16-mixed: autocast to bfloat16)
                         loss = model.training_step({k: v[idx] for k, v in train.items()}, step)
                     optimizer.zero_grad(set_to_none=True)
-                    fabric.backward(loss)
+                    # DDP averages the processes' gradients: each shard's mean loss weighted by its share of the
+                    # batch makes that average the gradient of the whole batch's mean loss
+                    fabric.backward(loss if world == 1 else loss * (len(idx) * world / (hi - lo)))
                     if t["gradient_clip"]:
                         fabric.clip_gradients(model, optimizer, max_norm=t["gradient_clip"])
                     optimizer.step()
-                    total += loss.detach() * (hi - lo)
+                    total += loss.detach() * len(idx)
                 lr = optimizer.param_groups[0]["lr"]
                 if scheduler is not None:
                     scheduler.step()
+                if world > 1:
+                    total = fabric.all_reduce(total, reduce_op="sum")
+                    same_weights(module.buffers())  # batch norm's statistics: rank 0's, in every process
                 train_loss = (total / n).item()
-                dev = evaluate(model, splits["dev"], fabric, "dev")
+                dev = evaluate(module, splits["dev"], fabric, "dev", shard)
                 row = {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev["loss"], "dev_error": dev["error"],
                        "lr": lr, "seconds": round(time.perf_counter() - start, 4)}
                 writer.writerow(row)
@@ -100,12 +122,17 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                     break
                 if _better(row, done):
                     done.update(best=row[metrics.MONITOR], best_loss=row["dev_loss"], best_epoch=epoch, stale=0)
-                    save_checkpoint(run_dir / "checkpoints" / "best.ckpt", {**saved, "epoch": epoch, "state_dict": module.state_dict()})
+                    if run_dir is not None:
+                        save_checkpoint(run_dir / "checkpoints" / "best.ckpt",
+                                        {**saved, "epoch": epoch, "state_dict": module.state_dict()})
                 else:
                     done["stale"] += 1
                 done["epoch"] = epoch
                 early_stop = bool(t["patience"]) and done["stale"] >= t["patience"]
-                if epoch == t["max_epochs"] or early_stop or time.perf_counter() - saved_at >= t["checkpoint_interval"]:
+                due = epoch == t["max_epochs"] or early_stop or time.perf_counter() - saved_at >= t["checkpoint_interval"]
+                if world > 1:
+                    due = fabric.broadcast(due, src=0)  # rank 0's clock decides for all
+                if due:
                     saved_at = time.perf_counter()
                     save_last()
                 bar(epoch, train_loss, dev["error"], done["best"])
@@ -174,24 +201,36 @@ def size(batch: dict) -> int:
     return len(next(iter(batch.values())))
 
 
-def evaluate(model, batch: dict, fabric, split: str | None = None) -> dict:
+def evaluate(model, batch: dict, fabric, split: str | None = None, shard: tuple[int, int] | None = None) -> dict:
     """The task's figures (``error``, ``loss``, ``n``, its own) on one split (named ``split``: the task may care,
     see Task.summarize_split), in eval mode, in large chunks, under the run's precision: the task sums over each
-    chunk, then summarizes the split. Its ``row_sums`` (one row an example) are concatenated instead."""
+    chunk, then summarizes the split. Its ``row_sums`` (one row an example) are concatenated instead.
+
+    ``shard`` (rank, world): this process measures its contiguous share of the split, and every process adds up
+    the shares of all (dltool.ddp.gathered), in rank order: each gets the figures of the whole split."""
     import numpy as np
     import torch
 
     model.eval()
-    n, totals, rows = size(batch), {}, getattr(model, "row_sums", ())
+    n, rows = size(batch), getattr(model, "row_sums", ())
+    rank, world = shard or (0, 1)
+    first, end = rank * n // world, (rank + 1) * n // world
+    parts = []
     with torch.no_grad(), fabric.autocast():
-        for lo in range(0, n, EVAL_BATCH):
-            sums = model.validation_step({k: v[lo:lo + EVAL_BATCH] for k, v in batch.items()})
-            for key, value in sums.items():  # a number, or an array of counts (float64 on the host)
-                value = value.item() if value.dim() == 0 else value.detach().double().cpu().numpy()
-                if key in rows:
-                    totals.setdefault(key, []).append(value)
-                else:
-                    totals[key] = totals.get(key, 0.0) + value
+        for lo in range(first, end, EVAL_BATCH):
+            sums = model.validation_step({k: v[lo:min(lo + EVAL_BATCH, end)] for k, v in batch.items()})
+            # a number, or an array of counts (float64 on the host)
+            parts.append({key: value.item() if value.dim() == 0 else value.detach().double().cpu().numpy()
+                          for key, value in sums.items()})
+    if shard is not None:
+        parts = [part for each in gathered(parts) for part in each]
+    totals = {}
+    for sums in parts:
+        for key, value in sums.items():
+            if key in rows:
+                totals.setdefault(key, []).append(value)
+            else:
+                totals[key] = totals.get(key, 0.0) + value
     totals.update({key: np.concatenate(totals[key]) for key in rows if key in totals})
     return model.summarize_split(totals, n, split)
 

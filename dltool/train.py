@@ -20,23 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from dltool import baseline, cache
+from dltool import baseline, cache, engine
 from dltool.checkpoints import load as load_checkpoint
 from dltool.config import to_yaml
 from dltool.data import Dataset, load_data
 from dltool.data.disk import OnDevice, Rows
-from dltool.errors import Interrupted, UserError, WriteError, check_bool, check_number, choices
+from dltool.errors import Interrupted, RunFailed, UserError, WriteError, check_number, choices
 from dltool import loop
-from dltool.debug_runs import check_debug, debug_mode, debug_result, debug_splits
-from dltool.loggers import check as check_logger, open_tracker
+from dltool.debug_runs import debug_mode, debug_result, debug_splits
+from dltool.loggers import open_tracker
 from dltool.loop import StopTraining  # how an on_epoch callback ends a run (a tuner's pruning)
-from dltool.runs import finite, new_run_dir, run_status, write_json, write_text
+from dltool.runs import finite, new_run_dir, write_json, write_text
 
 __all__ = ["Setup", "StopTraining", "build", "keep_threads", "train"]
 
-ACCELERATORS = ("auto", "cpu", "gpu")
-PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
-SWITCHES = ("auto", True, False)  # trainer.fused and trainer.channels_last: auto = on a GPU
 
 
 @dataclass
@@ -54,10 +51,13 @@ class Setup:
     seed: int
     pretrained: str | None = None  # model.init_from resolved: the absolute path of the run it started from
     reuse_key: str | None = None  # the data's key in dltool.cache (None: nothing is reused)
+    ranks: object = None  # this process's place in a run of several (dltool.ddp.Ranks); None: one process
 
 
-def build(cfg) -> Setup:
-    """Check the config, load and split the data, build the model, optimizer and schedule; UserError on mistakes."""
+def build(cfg, processes: bool = False) -> Setup:
+    """Check the config, load and split the data, build the model, optimizer and schedule; UserError on mistakes.
+    ``processes``: the run may take several (trainer.devices, dltool.ddp), as training does; a command that reads a
+    saved run builds it in one."""
     import torch
     from omegaconf import OmegaConf
 
@@ -66,10 +66,13 @@ def build(cfg) -> Setup:
     from dltool.tasks import task_arguments, task_class
     from dltool.tasks.base import standardizer
 
-    t = check_trainer(cfg.trainer)
+    t = engine.check_trainer(cfg.trainer)
     seed = check_number(cfg.seed, "seed", low=0, integer=True)
-    if t["threads"]:
-        torch.set_num_threads(t["threads"])
+    from dltool import ddp
+
+    ranks = ddp.ranks(t) if processes else None
+    if t["threads"] or ranks is not None:
+        torch.set_num_threads(t["threads"] or ddp.threads(ranks))
     torch.manual_seed(seed)
     task_args = {k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if k != "name"}
     Task = task_class(cfg.task.name)
@@ -89,14 +92,15 @@ def build(cfg) -> Setup:
     from dltool.transfer import freeze
 
     frozen = freeze(net, model_cfg.get("freeze", "none"))
-    if t["batch_size"] < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
-        raise UserError("batch norm needs trainer.batch_size >= 2")
-    fabric = _fabric(t)
+    world = 1 if ranks is None else ranks.world
+    if t["batch_size"] < 2 * world and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        raise UserError(f"batch norm needs trainer.batch_size >= 2{f' x {world} processes' if world > 1 else ''}")
+    fabric = engine.fabric(t, ranks)
     gpu = fabric.device.type == "cuda"
-    fused = _switch(t, "fused", gpu and cfg.optimizer.name in FUSED, cfg.optimizer.name in FUSED,
+    fused = engine.switch(t, "fused", gpu and cfg.optimizer.name in FUSED, cfg.optimizer.name in FUSED,
                     f"optimizer {cfg.optimizer.name} has no fused step; fused ones: {choices(FUSED)}")
     images = len(data.input_shape) == 3 and any(isinstance(m, torch.nn.Conv2d) for m in net.modules())
-    channels_last = _switch(t, "channels_last", gpu and images, images,
+    channels_last = engine.switch(t, "channels_last", gpu and images, images,
                             "trainer.channels_last needs 2-D convolutions on images (C, H, W), e.g. data=digits model=cnn")
     t.update(fused=fused, channels_last=channels_last)
     if channels_last:
@@ -129,7 +133,7 @@ def build(cfg) -> Setup:
                   None if augment is None else check_augment(OmegaConf.to_container(augment)), fused=fused, **task_args)
     module.frozen = frozen  # kept in eval mode (their batch-norm statistics too) while the rest trains
     optimizer, scheduler = _unpack(module.configure_optimizers())
-    return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed, pretrained, key)
+    return Setup(cfg, data, fabric, module, optimizer, scheduler, splits, t, seed, pretrained, key, ranks)
 
 
 @contextmanager
@@ -159,21 +163,42 @@ def train(cfg, runs_dir: str | Path = "runs", name: str | None = None, progress:
         return _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume)
 
 
-def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict:
-    import torch
+def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict | None:
     from omegaconf import OmegaConf
 
+    from dltool import ddp, resume as resuming
+
     start = time.perf_counter()
+    given = OmegaConf.to_container(cfg, resolve=True)  # what the other processes of the run build (dltool.ddp)
     cfg = copy.deepcopy(cfg)  # the caller's config stays as given
-    s = build(cfg)
+    s = build(cfg, processes=True)
+    if s.ranks is not None and on_epoch is not None:
+        raise UserError("trainer.devices > 1 runs one run in several processes; a study's trials run in one each "
+                        "(dltool tune --workers N runs N trials at once)")
+    writes = s.ranks is None or s.ranks.rank == 0  # of several processes, rank 0 alone writes the run folder
     for key, source in s.data.sources.items():  # the run records where its files are, wherever it was started
         OmegaConf.update(cfg, f"data.{key}", source["path"], merge=False)
     if s.pretrained is not None:  # and the run it started from
         OmegaConf.update(cfg, "model.init_from", s.pretrained, merge=False)
     # the checkpoint carries what the data was (the task's info, files and their digests): evaluate checks it
     saved = {"config": OmegaConf.to_container(cfg, resolve=True), "info": s.data.info, "sources": s.data.sources}
+    last = None
+    if resume is not None:  # checked by rank 0; the others read the same checkpoint before it can change
+        last = resuming.resumable(Path(resume), saved["config"]) if writes else \
+            load_checkpoint(Path(resume) / "checkpoints" / "last.ckpt", need="progress")
+    job = {"config": given, "runs_dir": str(runs_dir), "name": name, "report_test": report_test,
+           "resume": None if resume is None else str(resume)}
+    with ddp.joined(s.fabric, s.ranks, job) as group:
+        run_dir = _open_folder(cfg, s, saved, runs_dir, name, resume, last, group) if writes else None
+        return _run(cfg, s, run_dir, saved, last, group, progress, on_epoch, report_test, start)
+
+
+def _open_folder(cfg, s: Setup, saved, runs_dir, name, resume, last, group) -> Path:
+    """The run folder, new or resumed, with its config.yaml and process.json (what runs it, where)."""
+    import torch
+
     if resume is not None:
-        run_dir, last = Path(resume), _resumable(Path(resume), saved["config"])
+        run_dir = Path(resume)
         # the folder is running again: its old status (interrupted, failed) must not tell a reader otherwise
         try:
             (run_dir / "metrics.json").unlink(missing_ok=True)
@@ -184,33 +209,58 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     else:
         # Everything the user could get wrong has been checked: only now does the run folder appear.
         stem = f"{'debug-' if debug_mode(s.trainer) else ''}{cfg.model.name}-{cfg.data.name}"
-        run_dir, last = new_run_dir(runs_dir, name, stem), None
+        run_dir = new_run_dir(runs_dir, name, stem)
         write_text(run_dir / "config.yaml", to_yaml(cfg))
     device = s.fabric.device
     card = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
     write_json(run_dir / "process.json", {"pid": os.getpid(), "host": socket.gethostname(),
                                           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "device": card,
                                           "precision": str(s.trainer["precision"]), "fused": s.trainer["fused"],
-                                          "channels_last": s.trainer["channels_last"]})
-    model, optimizer = s.fabric.setup(s.module, s.optimizer)
+                                          "channels_last": s.trainer["channels_last"],
+                                          "processes": 1 if group is None else group.ranks.world,
+                                          **({} if group is None else {"pids": group.pids()})})
+    return run_dir
 
-    result = {"run": run_dir.name, "task": cfg.task.name, "status": "failed", "splits": {},
+
+def _run(cfg, s: Setup, run_dir, saved, last, group, progress, on_epoch, report_test, start) -> dict | None:
+    """The loop, then every split measured on the best checkpoint, metrics.json; None in a process that does not
+    write (a rank of several but 0)."""
+    model, optimizer = s.fabric.setup(s.module, s.optimizer)
+    if group is not None:
+        model.mark_forward_method("training_step")  # through DDP's forward, which syncs the gradients
+    writes = run_dir is not None
+    result = {"run": run_dir.name if writes else None, "task": cfg.task.name, "status": "failed", "splits": {},
               "human_error": s.data.human_error, "baseline": None,
               "epochs": 0, "best_epoch": 0, "seconds": 0.0}
     tracker = None
     try:
         # trainer.logger (dltool.loggers): a resumed run's logger gets the history rows it keeps first
-        tracker = open_tracker(s.trainer, run_dir, saved["config"], last["progress"]["epoch"] if last else 0)
+        if writes:
+            tracker = open_tracker(s.trainer, run_dir, saved["config"], last["progress"]["epoch"] if last else 0)
         with _sigterm_as_interrupt():
             result.update(loop.fit(s.fabric, model, s.module, optimizer, s.scheduler, s.splits, s.trainer, s.seed, run_dir,
                               saved, progress, on_epoch, last, log=None if tracker is None else tracker.epoch))
-        best = run_dir / "checkpoints" / "best.ckpt"
-        if best.is_file():
+        if group is not None:  # Fabric points the module's forward at training_step during a step (DDP's forward
+            vars(s.module).pop("forward", None)  # syncs the gradients): one cut short by Ctrl-C leaves it so
+        # the processes of a run stopped by Ctrl-C are not in step: rank 0 measures alone
+        together = group is not None and result["status"] != "interrupted"
+        if not writes and not together:
+            return None
+        best = None if run_dir is None else run_dir / "checkpoints" / "best.ckpt"
+        if best is not None and best.is_file():
             s.module.load_state_dict(load_checkpoint(best)["state_dict"])  # copied onto the module's device
+        if together:
+            from dltool.ddp import same_weights
+
+            same_weights(s.module.state_dict().values())  # rank 0's best checkpoint, in every process
+        shard = (group.ranks.rank, group.ranks.world) if together else None
         # in the order train, train_dev, dev, test: a task that chooses on dev (task=verify's threshold) reads the
         # best checkpoint's dev choice on train and train_dev, and dev chooses it again, the same, for test
-        result["splits"] = {k: loop.evaluate(model, batch, s.fabric, k) if loop.size(batch) and (report_test or k != "test")
-                            else None for k, batch in s.splits.items()}
+        result["splits"] = {k: loop.evaluate(s.module, batch, s.fabric, k, shard)
+                            if loop.size(batch) and (report_test or k != "test") else None
+                            for k, batch in s.splits.items()}
+        if not writes:
+            return None
         result.update(s.module.run_figures())  # the task's figures of the best net as a whole (task=embed)
         if debug_mode(s.trainer):  # no baseline: its splits would be the whole data, not what the run saw
             result["debug"] = debug_result(s.trainer, result["splits"])
@@ -220,17 +270,27 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
             measured = None if report_test else ("train", "train_dev", "dev")  # a tuner's trial: test unseen
             result["baseline"] = cache.remember(s.reuse_key, ("baseline", s.seed, measured),
                                                 lambda: baseline.fit(s.data.splits, s.seed, measured))
-    except BaseException:
+    except BaseException as e:
+        stopped = group.stopped(e) if group is not None and isinstance(e, RuntimeError) else None
+        if not writes:
+            raise
         _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report
         if tracker is not None:
             _quietly(tracker.close, "failed")
+        if stopped is not None:
+            resumable = (run_dir / "checkpoints" / "last.ckpt").is_file()
+            raise RunFailed(f"{stopped}: run {run_dir.name} failed; saved in {run_dir}; " + (
+                f"continue it with: dltool train --resume {run_dir}" if resumable else
+                "it stopped before its first checkpoint: start it again with the same command")) from None
         raise
     _write_metrics(run_dir, result, start)
     if tracker is not None:
         tracker.finish(result)
     if result["status"] == "interrupted":
-        if not (run_dir / "checkpoints" / "last.ckpt").is_file():  # stopped before its first epoch ended
-            raise Interrupted(f"run {run_dir.name} interrupted before its first epoch ended: nothing to resume; "
+        if not (run_dir / "checkpoints" / "last.ckpt").is_file():  # stopped before its first save of it
+            raise Interrupted(f"run {run_dir.name} interrupted before its first checkpoint (after "
+                              f"{result['epochs']} epochs; trainer.checkpoint_interval={s.trainer['checkpoint_interval']}"
+                              " s): nothing to resume; "
                               f"saved in {run_dir}; start it again with the same command")
         raise Interrupted(f"run {run_dir.name} interrupted after {result['epochs']} epochs; saved in {run_dir}; "
                           f"continue it with: dltool train --resume {run_dir}")
@@ -256,117 +316,6 @@ def _quietly(close, status: str) -> None:
         close(status)
     except Exception:
         pass
-
-
-def check_resumable(cfg, run_dir: Path) -> None:
-    """A UserError when ``run_dir`` cannot be resumed with ``cfg`` (see _resumable), before anything is written."""
-    from omegaconf import OmegaConf
-
-    _resumable(Path(run_dir), OmegaConf.to_container(cfg, resolve=True))
-
-
-LONGER = ("max_epochs", "patience")  # what a resumed run may change: how long it trains (course 2: train longer)
-BESIDE = ("baseline", "logger")  # what it may differ in as well: fitted or written beside the training, they
-                                 # leave it as it was
-# trainer keys newer than some runs, at their defaults
-ADDED = {"fast_dev_run": False, "overfit_batches": None, "logger": "none"}
-
-
-def _resumable(run_dir: Path, config: dict) -> dict:
-    """The run's own last checkpoint, checked: of a run that is not still running, present, safe to load, of this
-    config but for LONGER and BESIDE (a run from before baselines resumes with one); a completed run only when
-    ``config`` asks for more epochs than it had and it would not have stopped where it did anyway."""
-    import json
-    import socket
-
-    status = run_status(run_dir)
-    if status == "diverged":
-        raise UserError(f"run {run_dir.name} is diverged: nothing to resume (train a new run instead)")
-    if status == "running":  # two processes must never write one run folder
-        pid = json.loads((run_dir / "process.json").read_text()).get("pid")
-        raise UserError(f"run {run_dir.name} is still running (process {pid} on {socket.gethostname()}): "
-                        "stop it first (Ctrl-C, or kill it), then resume")
-    path = run_dir / "checkpoints" / "last.ckpt"
-    if not path.is_file():
-        raise UserError(f"run {run_dir.name} has no checkpoints/last.ckpt: it cannot be resumed")
-    last = load_checkpoint(path, need="progress")
-    saved = last.get("config")
-
-    def without_length(c):
-        return {**c, "trainer": {k: v for k, v in c["trainer"].items() if k not in LONGER + BESIDE
-                                 and not (k in ADDED and v == ADDED[k])}} \
-            if isinstance(c, dict) and isinstance(c.get("trainer"), dict) else c
-
-    if without_length(saved) != without_length(config):
-        raise UserError(f"{path} does not belong to run {run_dir.name} (its config differs)")
-    before, now, done = saved["trainer"], config["trainer"], last["progress"]
-    if before.get("fast_dev_run"):
-        raise UserError(f"run {run_dir.name} is a debug run (trainer.fast_dev_run): nothing to resume; train a real one")
-    longer = now["max_epochs"] != before["max_epochs"]
-    stopped = bool(before["patience"]) and done["stale"] >= before["patience"]  # it ended by early stopping
-    still_stops = stopped and bool(now["patience"]) and done["stale"] >= now["patience"]
-    if status == "completed" and (not longer or done["epoch"] >= now["max_epochs"]) and (not stopped or still_stops):
-        raise UserError(f"run {run_dir.name} is completed: nothing to resume (trainer.max_epochs above "
-                        f"{done['epoch']} trains it longer{', with a larger trainer.patience' if stopped else ''}; "
-                        "or train a new run)")
-    if still_stops:
-        raise UserError(f"run {run_dir.name} stopped early at epoch {done['epoch']} (trainer.patience="
-                        f"{before['patience']}): with that patience it would stop there again; raise trainer.patience")
-    if longer and now["max_epochs"] <= done["epoch"]:  # (not longer: a run killed after its last epoch just ends)
-        raise UserError(f"run {run_dir.name} has trained {done['epoch']} epochs already: give trainer.max_epochs "
-                        f"above {done['epoch']}")
-    if longer and config["scheduler"]["name"] == "cosine":
-        raise UserError(f"run {run_dir.name} anneals its learning rate over trainer.max_epochs (scheduler=cosine): "
-                        "a longer run would have had another schedule from its first epoch; train a new run")
-    return last
-
-
-def check_trainer(cfg) -> dict:
-    t = dict(cfg)
-    check_number(t["max_epochs"], "trainer.max_epochs", low=1, integer=True)
-    check_number(t["batch_size"], "trainer.batch_size", low=1, integer=True)
-    if t["patience"] is not None:
-        check_number(t["patience"], "trainer.patience", low=1, integer=True)
-    if t["gradient_clip"] is not None:
-        check_number(t["gradient_clip"], "trainer.gradient_clip", low=0, low_open=True)
-    if t["threads"] is not None:
-        check_number(t["threads"], "trainer.threads", low=1, integer=True)
-    check_number(t["checkpoint_interval"], "trainer.checkpoint_interval", low=0)
-    check_bool(t["baseline"], "trainer.baseline")
-    check_logger(t["logger"])
-    check_debug(t)
-    if t["accelerator"] not in ACCELERATORS:
-        raise UserError(f"unknown trainer.accelerator '{t['accelerator']}'; choose from: {choices(ACCELERATORS)}")
-    if str(t["precision"]) not in PRECISIONS:
-        raise UserError(f"unknown trainer.precision '{t['precision']}'; choose from: {choices(PRECISIONS)}")
-    for key in ("fused", "channels_last"):
-        if t[key] not in SWITCHES:
-            raise UserError(f"unknown trainer.{key} '{t[key]}'; choose from: auto, true, false")
-    return t
-
-
-def _switch(t: dict, key: str, auto: bool, possible: bool, impossible: str) -> bool:
-    """A trainer switch: ``auto`` gives ``auto``; ``true`` where it cannot apply is a UserError saying why."""
-    if t[key] == "auto":
-        return auto
-    if t[key] and not possible:
-        raise UserError(impossible)
-    return bool(t[key])
-
-
-def _fabric(t: dict):
-    import logging
-
-    import torch
-    from lightning_fabric import Fabric
-
-    logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
-    if t["accelerator"] == "gpu" and not torch.cuda.is_available():
-        raise UserError("trainer.accelerator=gpu but no GPU is available; use trainer.accelerator=auto or cpu")
-    accelerator = "cuda" if t["accelerator"] == "gpu" else t["accelerator"]
-    if accelerator == "auto":
-        accelerator = "cuda" if torch.cuda.is_available() else "cpu"  # never MPS or TPU by surprise
-    return Fabric(accelerator=accelerator, devices=1, precision=PRECISIONS[str(t["precision"])])
 
 
 def _unpack(configured):

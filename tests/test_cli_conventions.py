@@ -182,8 +182,8 @@ def error_of(overrides, config_file=None) -> str:
 @pytest.mark.parametrize("override,message", [
     ("~model.batch_norm", "model.batch_norm cannot be removed{where}: every run reads it; set a value instead"),
     ("~trainer", "trainer cannot be removed{where}: every run reads it"),
-    ("+trainer.devices=2", "unknown key 'trainer.devices'{where}: nothing reads it; valid keys of trainer: max_epochs"),
-    ("++trainer.devices=2", "unknown key 'trainer.devices'{where}: nothing reads it"),
+    ("+trainer.gpus=2", "unknown key 'trainer.gpus'{where}: nothing reads it; valid keys of trainer: max_epochs"),
+    ("++trainer.gpus=2", "unknown key 'trainer.gpus'{where}: nothing reads it"),
     ("+model.batch_norm=true", "Could not append to config. An item is already at 'model.batch_norm'."),
 ])
 def test_a_saved_config_takes_the_command_lines_grammar(saved, override, message):

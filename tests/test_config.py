@@ -82,7 +82,7 @@ def test_saved_config_mistakes(tmp_path):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["+trainer.devices=2", "+trainer.strategy=ddp"], "unknown key 'trainer.devices': nothing reads it; valid keys "
+        (["+trainer.gpus=2", "+trainer.auto_select_gpus=true"], "unknown key 'trainer.gpus': nothing reads it; valid keys "
                                                           "of trainer: max_epochs"),
         (["+optimizer.foo=1"], "unknown key 'optimizer.foo': nothing reads it; valid keys of optimizer: name, lr"),
         (["+logger=tensorboard"], "unknown key 'logger': nothing reads it; groups: task, model, data"),
@@ -115,8 +115,8 @@ def test_a_saved_config_with_a_key_nothing_reads_or_a_yaml_alias_is_refused(tmp_
     import time
 
     path = tmp_path / "config.yaml"
-    path.write_text(to_yaml(compose()).replace("trainer:\n", "trainer:\n  devices: 2\n", 1))
-    with pytest.raises(UserError, match=f"unknown key 'trainer.devices' in {path}: nothing reads it"):
+    path.write_text(to_yaml(compose()).replace("trainer:\n", "trainer:\n  gpus: 2\n", 1))
+    with pytest.raises(UserError, match=f"unknown key 'trainer.gpus' in {path}: nothing reads it"):
         compose([], config_file=path)
     # an alias bomb: nine levels of nine references expand 1 KB into 9^9 (387 million) strings
     bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]

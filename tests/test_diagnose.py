@@ -146,7 +146,7 @@ def test_every_recommended_command_composes(tmp_path, overrides):
                 compose(rec.rstrip("`").split("config.yaml ")[1].split(), config_file=tmp_path / "config.yaml")
                 trained += 1
             elif "`dltool train --resume" in rec:  # training longer: the overrides --resume takes, on this config
-                from dltool.train import LONGER
+                from dltool.resume import LONGER
 
                 words = rec.rstrip("`").split()
                 assert words[words.index("--resume") + 1] == str(tmp_path) and "--name" in words

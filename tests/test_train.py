@@ -295,7 +295,8 @@ def test_resuming_a_run_that_is_still_running_is_refused(tmp_path):
 
 def test_ctrl_c_before_the_first_epoch_ends_does_not_offer_a_resume(tmp_path, ctrl_c_at):
     ctrl_c_at(1)  # the first dev pass: no epoch complete, no last.ckpt
-    with pytest.raises(Interrupted, match="interrupted before its first epoch ended: nothing to resume; .* start it "
+    with pytest.raises(Interrupted, match="interrupted before its first checkpoint \\(after 0 epochs; "
+                                          "trainer.checkpoint_interval=10 s\\): nothing to resume; .* start it "
                                           "again with the same command"):
         run(tmp_path, "data=digits", "trainer.max_epochs=5", name="early")
     assert not (tmp_path / "early" / "checkpoints" / "last.ckpt").exists()

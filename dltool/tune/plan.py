@@ -141,7 +141,10 @@ def check_trial_config(p: Plan) -> None:
     from dltool.train import build, keep_threads
 
     with keep_threads():
-        build(trial_config(p.cfg, first_values(p.space)))
+        s = build(trial_config(p.cfg, first_values(p.space)))
+    if s.trainer["devices"] * s.trainer["num_nodes"] > 1:
+        raise UserError("a study runs each trial in one process: drop trainer.devices / trainer.num_nodes (--workers N "
+                        "runs N trials at once)")
 
 
 PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
