@@ -2,7 +2,7 @@
 DistributedDataParallel; gloo on the CPU, NCCL on GPUs).
 
 ``trainer.devices=N`` on one machine: the process the user started is rank 0; it starts the N-1 others itself
-(``python -m dltool.ddp JOB``, the composed config in a JSON file), as Fabric's own launcher and torchrun do. Several
+(``python -m dltool.rank JOB``, the composed config in a JSON file), as Fabric's own launcher and torchrun do. Several
 machines (``trainer.num_nodes=M``): torchrun on each machine starts every rank, and each rank reads its place from
 torchrun's environment (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``).
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,6 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from dltool.errors import RunFailed, UserError, check_number, choices
 
@@ -132,6 +130,12 @@ def environment(r: Ranks):
     return Started()
 
 
+def peer_lost(e: BaseException) -> bool:
+    """Whether a collective failed because another rank is gone (gloo's and NCCL's words for a closed socket)."""
+    return isinstance(e, RuntimeError) and any(
+        words in str(e) for words in ("Connection reset", "Connection closed", "Broken pipe", "closed by peer"))
+
+
 class Group:
     """The ranks of a run once they have met: the children rank 0 started, and how to tell which one stopped."""
 
@@ -151,9 +155,9 @@ class Group:
             if not self.children:
                 break
             time.sleep(0.1)
-        text = str(e)
-        if any(s in text for s in ("Connection reset", "Connection closed", "Broken pipe", "closed by peer")):
-            return RunFailed(f"another process of this {self.ranks.world}-process run stopped ({text.splitlines()[0][:120]})")
+        if peer_lost(e):
+            return RunFailed(f"another process of this {self.ranks.world}-process run stopped "
+                             f"({str(e).splitlines()[0][:120]})")
         return None
 
     def end(self, ok: bool) -> None:
@@ -182,7 +186,7 @@ def joined(fabric, r: Ranks | None, job: dict):
         for local in range(1, r.local_world):
             env = {**os.environ, "RANK": str(local), "LOCAL_RANK": str(local), "WORLD_SIZE": str(r.world),
                    "MASTER_ADDR": r.address, "MASTER_PORT": str(r.port)}
-            children.append(subprocess.Popen([sys.executable, "-m", "dltool.ddp", path], env=env))
+            children.append(subprocess.Popen([sys.executable, "-m", "dltool.rank", path], env=env))
         threading.Thread(target=_watch_start, args=(children, met, r.world), daemon=True).start()
     group = Group(r, children)
     ok = False
@@ -235,29 +239,3 @@ def gathered(sums: dict) -> list[dict]:
     out = [None] * dist.get_world_size()
     dist.all_gather_object(out, sums)
     return out
-
-
-def main(path: str) -> None:
-    """A rank that rank 0 started: train the run in ``path`` (a JSON job) without writing anything; any stop of
-    another rank ends this one quietly (rank 0 says what happened)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is rank 0's to handle: it stops the others
-    job = json.loads(Path(path).read_text())
-    from omegaconf import OmegaConf
-
-    from dltool.train import train
-
-    cfg = OmegaConf.create(job["config"])
-    OmegaConf.set_struct(cfg, True)
-    try:
-        train(cfg, job["runs_dir"], job["name"], progress=False, report_test=job["report_test"], resume=job["resume"])
-    except UserError as e:
-        print(f"dltool: error: rank {os.environ.get('RANK')}: {e}", file=sys.stderr)
-        sys.exit(2)
-    except RuntimeError as e:
-        if "Connection" in str(e) or "Broken pipe" in str(e):
-            sys.exit(1)
-        raise
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
