@@ -54,8 +54,8 @@ def test_bf16_runs_its_steps_in_bfloat16_and_keeps_float32_weights(tmp_path, mon
     seen = []
     build = training.build
 
-    def watched(cfg):
-        s = build(cfg)
+    def watched(cfg, **kw):
+        s = build(cfg, **kw)
         for m in s.module.net.modules():
             if isinstance(m, torch.nn.Linear):
                 m.register_forward_hook(lambda mod, args, out: seen.append((mod.training, out.dtype)))

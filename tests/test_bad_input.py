@@ -58,7 +58,7 @@ CSV = {
 }
 
 
-def case(id, args, message, *, needs=(), csv=None, proc=False):
+def case(id, args, message, *, needs=(), csv=None, proc=False, slow=False):
     """One row: ``args`` after ``dltool``; ``message`` a fragment of the one stderr line ({runs}, {csv} filled in).
 
     ``needs``: ``run`` (a copy of the tiny run as runs/r), ``interrupted`` (that run says so: --resume accepts it),
@@ -67,11 +67,20 @@ def case(id, args, message, *, needs=(), csv=None, proc=False):
     torch's legacy format), ``runs-file`` (--runs-dir
     is a regular file), ``read-only-runs`` / ``read-only-run`` (chmod 0o500 on runs/ or runs/r). ``csv`` names a table
     of CSV written to ``{csv}``. ``--runs-dir {runs}`` is added for every command but models.
+
+    ``slow``: a near-duplicate of a row that stays in the default run (the same check, another value or command), run
+    with ``-m slow`` only. ``proc="slow"``: the row runs in this process by default and again as ``python -m dltool``
+    (id ``ID-proc``) with ``-m slow``: a subprocess that imports torch and Lightning anew costs seconds a row.
     """
     marks = []
     if any(n.startswith("read-only") or n.endswith("=unreadable") for n in needs):
         marks.append(pytest.mark.skipif(not PERMISSIONS, reason="root reads and writes regardless of permissions"))
-    return pytest.param(list(args), message, set(needs), csv, proc, id=id, marks=marks)
+    if slow:
+        marks.append(pytest.mark.slow)
+    if proc == "slow":
+        return [pytest.param(list(args), message, set(needs), csv, False, id=id, marks=marks),
+                pytest.param(list(args), message, set(needs), csv, True, id=f"{id}-proc", marks=[*marks, pytest.mark.slow])]
+    return [pytest.param(list(args), message, set(needs), csv, proc, id=id, marks=marks)]
 
 
 CASES = [
@@ -89,25 +98,25 @@ CASES = [
     case("train-max-epochs-not-a-number", ["train", "trainer.max_epochs=abc"],
          "trainer.max_epochs must be an integer in [1, inf), got 'abc'"),
     case("train-max-epochs-not-an-integer", ["train", *CHEAP, "trainer.max_epochs=1.5"],
-         "trainer.max_epochs must be an integer in [1, inf), got 1.5"),
+         "trainer.max_epochs must be an integer in [1, inf), got 1.5", slow=True),
     case("train-hidden-not-numbers", ["train", *CHEAP, "model.hidden=[a]"],
          "model.hidden (each layer) must be an integer in [1, inf), got 'a'"),
     case("train-hidden-negative", ["train", *CHEAP, "model.hidden=[-3]"],
-         "model.hidden (each layer) must be an integer in [1, inf), got -3"),
+         "model.hidden (each layer) must be an integer in [1, inf), got -3", slow=True),
     case("train-negative-lr", ["train", *CHEAP, "optimizer.lr=-0.01"],
          "optimizer.lr must be a number in (0, inf), got -0.01"),
     case("train-lr-not-a-number", ["train", *CHEAP, "optimizer.lr=abc"],
-         "optimizer.lr must be a number in (0, inf), got 'abc'"),
+         "optimizer.lr must be a number in (0, inf), got 'abc'", slow=True),
     case("train-negative-weight-decay", ["train", *CHEAP, "optimizer.weight_decay=-1"],
-         "optimizer.weight_decay must be a number in [0, inf), got -1"),
+         "optimizer.weight_decay must be a number in [0, inf), got -1", slow=True),
     case("train-negative-decay-rate", ["train", *CHEAP, "scheduler=inverse_time", "scheduler.decay=-1"],
          "scheduler.decay must be a number in [0, inf), got -1"),
     case("train-momentum-beta-above-1", ["train", *CHEAP, "optimizer=momentum", "optimizer.beta=1.5"],
          "optimizer.beta must be a number in [0, 1), got 1.5"),
     case("train-keep-prob-0", ["train", *CHEAP, "model.keep_prob=0"],
-         "model.keep_prob must be a number in (0, 1], got 0", proc=True),
+         "model.keep_prob must be a number in (0, 1], got 0", proc="slow"),
     case("train-keep-prob-1.5", ["train", *CHEAP, "model.keep_prob=1.5"],
-         "model.keep_prob must be a number in (0, 1], got 1.5"),
+         "model.keep_prob must be a number in (0, 1], got 1.5", slow=True),
     case("train-keep-prob-per-layer-count", ["train", *CHEAP, "model.keep_prob=[0.5]"],
          "model.keep_prob has 1 values for 2 hidden layers"),
     # model.hidden=[] is the MLP's softmax regression (README, experiment=paper_logistic): an empty list is a
@@ -123,7 +132,7 @@ CASES = [
     case("train-unknown-accelerator", ["train", *CHEAP, "trainer.accelerator=tpu"],
          "unknown trainer.accelerator 'tpu'; choose from: auto, cpu, gpu"),
     case("train-unknown-fused", ["train", *CHEAP, "trainer.fused=maybe"],
-         "unknown trainer.fused 'maybe'; choose from: auto, true, false"),
+         "unknown trainer.fused 'maybe'; choose from: auto, true, false", slow=True),
     case("train-fused-rmsprop", ["train", *CHEAP, "optimizer=rmsprop", "trainer.fused=true"],
          "optimizer rmsprop has no fused step; fused ones: sgd, momentum, adam"),
     case("train-channels-last-on-an-mlp", ["train", *CHEAP, "trainer.channels_last=true"],
@@ -131,7 +140,7 @@ CASES = [
     case("train-synthetic-shape-empty", ["train", "data=synthetic", "data.shape=[]"],
          "data.shape must list 1 to 3 sizes, e.g. [40] or [3,32,32], got []"),
     case("train-synthetic-one-class", ["train", "data=synthetic", "data.classes=1"],
-         "data.classes must be an integer in [2, inf), got 1"),
+         "data.classes must be an integer in [2, inf), got 1", slow=True),
     case("train-split-above-1", ["train", *CHEAP, "data.split.dev=1.5"], "data.split.dev must be a number in [0, 1)"),
     case("train-negative-seed", ["train", *CHEAP, "--seed", "-1"], "seed must be an integer in [0, inf), got -1"),
     case("train-missing-csv-values", ["train", "data=csv"], "missing required value: data.path, data.target"),
@@ -141,12 +150,12 @@ CASES = [
          "unknown key 'logger': nothing reads it; groups: task, model, data, optimizer, scheduler, trainer"),
     case("train-removed-scheduler", ["train", *CHEAP, "~scheduler"],
          "scheduler cannot be removed: every run reads it; set a value instead; choose one with scheduler=NAME: cosine"),
-    case("train-removed-optimizer", ["train", *CHEAP, "~optimizer"], "optimizer cannot be removed"),
+    case("train-removed-optimizer", ["train", *CHEAP, "~optimizer"], "optimizer cannot be removed", slow=True),
     # ({{ and }} are { and } here: the arguments pass through str.format)
     case("train-unresolvable-env", ["train", *CHEAP, "data.name=${{oc.env:DLTOOL_NO_SUCH_VARIABLE}}"],
          "cannot resolve data.name=${{oc.env:DLTOOL_NO_SUCH_VARIABLE}}", proc=True),
     case("train-unresolvable-key", ["train", *CHEAP, "data.name=${{nope.key}}"],
-         "cannot resolve data.name=${{nope.key}}: Interpolation key 'nope.key' not found"),
+         "cannot resolve data.name=${{nope.key}}: Interpolation key 'nope.key' not found", slow=True),
     case("train-config-alias-bomb", ["train", "--config", "{csv}"], "uses a YAML alias (*a0): write the values out",
          csv="alias-bomb", proc=True),
     case("train-seed-twice", ["train", *CHEAP, "--seed", "1", "seed=2"],
@@ -159,7 +168,7 @@ CASES = [
     case("train-csv-missing-file", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "data file not found: {csv}"),
     case("train-csv-ragged-rows", ["train", "data=csv", "data.path={csv}", "data.target=label"],
-         "{csv} line 3 has 2 fields, the header has 3", csv="ragged", proc=True),
+         "{csv} line 3 has 2 fields, the header has 3", csv="ragged", proc="slow"),
     case("train-csv-non-numeric-feature", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "{csv} line 3, column 'b': 'oops' is not a number", csv="non-numeric"),
     case("train-csv-missing-target-column", ["train", "data=csv", "data.path={csv}", "data.target=label"],
@@ -171,7 +180,7 @@ CASES = [
     case("train-csv-empty-file", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "{csv} has no data rows", csv="empty"),
     case("train-csv-header-only", ["train", "data=csv", "data.path={csv}", "data.target=label"],
-         "{csv} has no data rows", csv="header-only"),
+         "{csv} has no data rows", csv="header-only", slow=True),
     case("train-csv-no-feature-columns", ["train", "data=csv", "data.path={csv}", "data.target=label"],
          "{csv} has no feature columns besides 'label'", csv="no-features"),
     case("train-csv-duplicate-column", ["train", "data=csv", "data.path={csv}", "data.target=label"],
@@ -183,7 +192,7 @@ CASES = [
                                          "data.target=[a,b]"],
          "{csv} line 3, label column 'a': 'yes' is not 0, 1 or empty (unknown)", csv="bad-label-value"),
     case("train-csv-float32-overflow", ["train", "data=csv", "data.path={csv}", "data.target=label"],
-         "too large for float32", csv="overflow", proc=True),
+         "too large for float32", csv="overflow", proc="slow"),  # the real stderr: tests/data/test_csv.py too
     # train: names, configs and the runs folder
     case("train-bad-run-name", ["train", *CHEAP, "--name", "../escape"], "bad run name '../escape'"),
     case("train-missing-config-file", ["train", "--config", "no-such.yaml"], "config file not found: no-such.yaml"),
@@ -208,7 +217,7 @@ CASES = [
          needs={"run", "interrupted", "last.ckpt=truncated"}),
     case("resume-garbage-last-ckpt", ["train", "--resume", "r"],
          "cannot load checkpoint {runs}/r/checkpoints/last.ckpt: it is not a safe weights-only checkpoint or is damaged",
-         needs={"run", "interrupted", "last.ckpt=garbage"}),
+         needs={"run", "interrupted", "last.ckpt=garbage"}, slow=True),
     case("resume-unreadable-last-ckpt", ["train", "--resume", "r"],
          "cannot read checkpoint {runs}/r/checkpoints/last.ckpt: Permission denied",
          needs={"run", "interrupted", "last.ckpt=unreadable"}),
@@ -217,7 +226,7 @@ CASES = [
     case("resume-a-running-run", ["train", "--resume", "r"], "run r is still running (process ",
          needs={"run", "running"}),
     # tune: mistakes it checks before the study exists
-    case("tune-unknown-model", ["tune", *CHEAP_TUNE, "model=nope"], f"unknown model 'nope'; {MODELS}"),
+    case("tune-unknown-model", ["tune", *CHEAP_TUNE, "model=nope"], f"unknown model 'nope'; {MODELS}", slow=True),
     case("tune-unknown-key", ["tune", *CHEAP_TUNE, "optimizer.lrr=0.1"],
          "unknown key 'optimizer.lrr'; valid keys of optimizer: name, lr, beta1, beta2, eps, weight_decay"),
     case("tune-unknown-search-space", ["tune", *CHEAP_TUNE, "search=nope"],
@@ -229,7 +238,7 @@ CASES = [
          "constraints are satisficing metrics: latency_ms, parameters"),
     # tune: mistakes in values every trial shares, and in the runs folder, before the study exists
     case("tune-max-epochs-not-a-number", ["tune", *CHEAP_TUNE, "trainer.max_epochs=abc"],
-         "trainer.max_epochs must be an integer in [1, inf), got 'abc'"),
+         "trainer.max_epochs must be an integer in [1, inf), got 'abc'", slow=True),
     case("tune-keep-prob-0", ["tune", *CHEAP_TUNE, "model.keep_prob=0"],
          "model.keep_prob must be a number in (0, 1], got 0"),
     case("tune-csv-ragged-rows", ["tune", "search=lr", "data=csv", "data.path={csv}", "data.target=label",
@@ -274,7 +283,7 @@ CASES = [
     case("train-detect-zero-anchors", ["train", "experiment=detect_canvas", "data.n=40", "task.anchors=0"],
          "task.anchors must be an integer in [1, inf), got 0"),
     case("train-detect-nms-above-1", ["train", "experiment=detect_canvas", "data.n=40", "task.nms=1.5"],
-         "task.nms must be a number in (0, 1], got 1.5"),
+         "task.nms must be a number in (0, 1], got 1.5", slow=True),
     case("train-yolo-unknown-backbone", ["train", "experiment=detect_canvas", "data.n=40", "model.backbone=unet"],
          "unknown model.backbone 'unet'; choose from: cnn, lenet, resnet, mobilenet, mobilenet_v1, inception"),
     case("train-yolo-resnet-with-cnn-arguments", ["train", "experiment=detect_canvas", "data.n=40",
@@ -302,10 +311,10 @@ CASES = [
     case("translate-zero-beam", ["translate", "r", "3rd of March 2002", "--beam", "0"],
          "--beam must be an integer in [1, inf), got 0", needs={"run"}),
     case("translate-negative-alpha", ["translate", "r", "3rd of March 2002", "--alpha", "-1"],
-         "--alpha must be a number in [0, inf), got -1.0", needs={"run"}),
+         "--alpha must be a number in [0, inf), got -1.0", needs={"run"}, slow=True),
     case("translate-empty-text", ["translate", "r", "  "], "give a text to translate", needs={"run"}),
     case("translate-unknown-run", ["translate", "nope", "23.01.18"], "run 'nope' not found in {runs}; runs: r",
-         needs={"run"}),
+         needs={"run"}, slow=True),
     # task=ctc, data=digit_strings, model=ctc_rnn
     case("train-ctc-with-a-classifier", ["train", "task=ctc", "data=digit_strings"],
          "model mlp does not serve task=ctc; models that do: ctc_rnn"),
@@ -329,7 +338,7 @@ CASES = [
     case("train-names-unknown-locale", ["train", "task=lm", "model=rnn_lm", "data=names", "data.locales=[en_US,xx_YY]"],
          "unknown data.locales xx_YY; Faker has e.g. en_US"),
     case("train-names-missing-file", ["train", "task=lm", "model=rnn_lm", "data=names", "data.path=nope.txt"],
-         "data file not found: nope.txt"),
+         "data file not found: nope.txt", slow=True),
     case("train-names-unknown-kind", ["train", "task=lm", "model=rnn_lm", "data=names", "data.kind=middle"],
          "unknown data.kind 'middle'; choose from: first, last"),
     case("train-lm-unknown-cell", ["train", "task=lm", "model=rnn_lm", "data=names", "data.n=40", "model.cell=tcn"],
@@ -337,15 +346,15 @@ CASES = [
     case("sample-zero-temperature", ["sample", "r", "--temperature", "0"],
          "--temperature must be a number in (0, inf), got 0.0", needs={"run"}),
     case("sample-zero-names", ["sample", "r", "--n", "0"], "--n must be an integer in [1, inf), got 0",
-         needs={"run"}),
+         needs={"run"}, slow=True),
     case("sample-zero-length", ["sample", "r", "--max-length", "0"],
-         "--max-length must be an integer in [1, inf), got 0", needs={"run"}),
+         "--max-length must be an integer in [1, inf), got 0", needs={"run"}, slow=True),
     case("sample-a-classify-run", ["sample", "r"],
          "run r learned task=classify: dltool sample draws from a language model (task=lm)", needs={"run"}),
-    case("sample-unknown-run", ["sample", "nope"], "run 'nope' not found in {runs}; runs: r", needs={"run"}),
+    case("sample-unknown-run", ["sample", "nope"], "run 'nope' not found in {runs}; runs: r", needs={"run"}, slow=True),
     # gradcheck
     case("gradcheck-zero-batch", ["gradcheck", *CHEAP, "--batch", "0"], "--batch must be an integer in [1, inf), got 0"),
-    case("gradcheck-unknown-model", ["gradcheck", "model=nope"], f"unknown model 'nope'; {MODELS}"),
+    case("gradcheck-unknown-model", ["gradcheck", "model=nope"], f"unknown model 'nope'; {MODELS}", slow=True),
     # models
     case("models-model-override", ["models", "model=cnn"], "give data overrides only (e.g. data=digits)"),
     case("models-unknown-data", ["models", "data=nope"],
@@ -359,7 +368,7 @@ CASES = [
     case("diagnose-unknown-run", ["diagnose", "nope"], "run 'nope' not found in {runs}; runs: r", needs={"run"}),
     case("diagnose-no-runs", ["diagnose", "nope"], "run 'nope' not found in {runs}; there are no runs there"),
     case("diagnose-runs-dir-is-a-file", ["diagnose", "r"], "runs folder {runs} is a file, not a folder",
-         needs={"runs-file"}),
+         needs={"runs-file"}, slow=True),
     case("diagnose-errors-not-a-number", ["diagnose", "--errors", "train=abc,dev=0.1"],
          "bad --errors value 'train=abc': 'abc' is not a number"),
     case("diagnose-error-out-of-range", ["diagnose", "--errors", "train=8,dev=10"], "must be a number in [0, 1]"),
@@ -368,25 +377,25 @@ CASES = [
     # evaluate
     case("evaluate-unknown-run", ["evaluate", "nope"], "run 'nope' not found in {runs}; runs: r", needs={"run"}),
     case("evaluate-runs-dir-is-a-file", ["evaluate", "r"], "runs folder {runs} is a file, not a folder",
-         needs={"runs-file"}),
+         needs={"runs-file"}, slow=True),
     case("evaluate-unknown-metric", ["evaluate", "r", "--metric", "auc"],
          "unknown --metric 'auc'; choose from: accuracy, error, precision, recall, f1, fbeta, weighted_error",
          needs={"run"}),
     case("evaluate-unknown-split", ["evaluate", "r", "--split", "val"],
          "unknown --split 'val'; choose from: train, train_dev, dev, test", needs={"run"}),
     case("evaluate-unknown-average", ["evaluate", "r", "--metric", "f1", "--average", "mean"],
-         "unknown --average 'mean'; choose from: macro, micro, weighted, binary", needs={"run"}),
+         "unknown --average 'mean'; choose from: macro, micro, weighted, binary", needs={"run"}, slow=True),
     case("evaluate-negative-beta", ["evaluate", "r", "--metric", "fbeta", "--beta", "-1"],
          "--beta must be a number in (0, inf), got -1.0", needs={"run"}),
     case("evaluate-truncated-best-ckpt", ["evaluate", "r"],
          "cannot load checkpoint {runs}/r/checkpoints/best.ckpt: it is not a safe weights-only checkpoint or is "
-         "damaged", needs={"run", "best.ckpt=truncated"}, proc=True),
+         "damaged", needs={"run", "best.ckpt=truncated"}, proc="slow"),
     case("evaluate-garbage-best-ckpt", ["evaluate", "r"],
          "cannot load checkpoint {runs}/r/checkpoints/best.ckpt: it is not a safe weights-only checkpoint",
-         needs={"run", "best.ckpt=garbage"}),
+         needs={"run", "best.ckpt=garbage"}, slow=True),
     case("evaluate-empty-best-ckpt", ["evaluate", "r"],
          "cannot load checkpoint {runs}/r/checkpoints/best.ckpt: it is not a safe weights-only checkpoint",
-         needs={"run", "best.ckpt=empty"}),
+         needs={"run", "best.ckpt=empty"}, slow=True),
     case("evaluate-unreadable-best-ckpt", ["evaluate", "r"],
          "cannot read checkpoint {runs}/r/checkpoints/best.ckpt: Permission denied",
          needs={"run", "best.ckpt=unreadable"}),
@@ -401,13 +410,13 @@ CASES = [
     case("errors-unknown-run", ["errors", "nope"], "run 'nope' not found in {runs}; there are no runs there"),
     case("errors-n-zero", ["errors", "r", "--n", "0"], "--n must be an integer in [1, inf), got 0", needs={"run"}),
     case("errors-unknown-split", ["errors", "r", "--split", "val"],
-         "unknown --split 'val'; choose from: train, train_dev, dev, test", needs={"run"}),
+         "unknown --split 'val'; choose from: train, train_dev, dev, test", needs={"run"}, slow=True),
     case("errors-tag-twice", ["errors", "r", "--tags", "dog,blurry,dog"], "tag 'dog' is given twice",
          needs={"run"}),
     case("errors-empty-tag", ["errors", "r", "--tags", "dog,,blurry"], "has an empty tag name", needs={"run"}),
     case("errors-tag-is-a-column", ["errors", "r", "--tags", "dog,note"],
          "tag 'note' is a column every sheet has; tags may not be index, input, true, predicted, confidence, note",
-         needs={"run"}, proc=True),
+         needs={"run"}, proc="slow"),
     case("errors-tally-missing-sheet", ["errors", "r", "--tally", "{runs}/missing.csv"],
          "no sheet at {runs}/missing.csv", needs={"run"}),
     case("errors-tally-no-tag-columns", ["errors", "r", "--tally", "{csv}"], "{csv} has no tag columns",
@@ -421,9 +430,9 @@ CASES = [
     case("export-over-the-best-checkpoint", ["export", "r", "--output", "{runs}/r/checkpoints/best.ckpt"],
          "--output {runs}/r/checkpoints/best.ckpt is inside the run folder {runs}/r", needs={"run"}),
     case("export-over-the-config", ["export", "r", "--output", "{runs}/r/config.yaml"], "is inside the run folder",
-         needs={"run"}),
+         needs={"run"}, slow=True),
     case("export-over-metrics", ["export", "r", "--output", "{runs}/r/metrics.json"], "is inside the run folder",
-         needs={"run"}),
+         needs={"run"}, slow=True),
     case("export-to-a-device", ["export", "r", "--output", "/dev/full"], "--output /dev/full is not a regular file",
          needs={"run"}),
     case("export-unknown-format", ["export", "r", "--format", "tflite"],
@@ -440,23 +449,23 @@ CASES = [
     case("style-image-is-a-folder", ["style", "--content", "{runs}"], "--content {runs} is a folder", needs={"run"}),
     case("style-zero-steps", ["style", "--steps", "0"], "--steps must be an integer in [1, inf), got 0"),
     case("style-negative-alpha", ["style", "--alpha", "-1"], "--alpha must be a number in [0, inf), got -1.0"),
-    case("style-negative-beta", ["style", "--beta", "-0.5"], "--beta must be a number in [0, inf), got -0.5"),
+    case("style-negative-beta", ["style", "--beta", "-0.5"], "--beta must be a number in [0, inf), got -0.5", slow=True),
     case("style-no-weights", ["style", "--alpha", "0", "--beta", "0"], "--alpha and --beta are both 0"),
-    case("style-zero-lr", ["style", "--lr", "0"], "--lr must be a number in (0, inf), got 0.0"),
+    case("style-zero-lr", ["style", "--lr", "0"], "--lr must be a number in (0, inf), got 0.0", slow=True),
     case("style-unknown-init", ["style", "--init", "zeros"], "unknown --init 'zeros'; choose from: content, noise"),
     case("style-size-too-small", ["style", "--size", "8"],
          "--size 8 is too small for the feature net's layers features.2, features.0, features.1, features.3, "
-         "features.4: the image shrinks to nothing on the way; give --size 32 or more", proc=True),
+         "features.4: the image shrinks to nothing on the way; give --size 32 or more", proc="slow"),
     case("style-unknown-layer", ["style", "--layers", "conv1_1,features.1"],
          "unknown layer 'conv1_1' in --layers; layers of the random feature net: features.0, features.1, "
          "features.2, features.3, features.4"),
     case("style-unknown-content-layer", ["style", "--content-layer", "conv4_2"],
-         "unknown layer 'conv4_2' in --content-layer; layers of the random feature net: features.0"),
+         "unknown layer 'conv4_2' in --content-layer; layers of the random feature net: features.0", slow=True),
     case("style-bad-layer-weight", ["style", "--layers", "features.0=heavy"], "bad --layers 'features.0=heavy'"),
-    case("style-unknown-run", ["style", "--features", "nope"], "run 'nope' not found in {runs}", needs={"run"}),
+    case("style-unknown-run", ["style", "--features", "nope"], "run 'nope' not found in {runs}", needs={"run"}, slow=True),
     case("style-run-without-conv2d", ["style", "--features", "r"],
          "run r's model mlp (inputs of shape (1, 8, 8)) has no 2-D convolutional layers to take features from",
-         needs={"run"}, proc=True),
+         needs={"run"}, proc="slow"),
     case("style-output-inside-a-run", ["style", "--output", "{runs}/r/result.png"],
          "--output {runs}/r/result.png is inside the run folder {runs}/r", needs={"run"}),
     case("style-output-is-a-folder", ["style", "--output", "{runs}"], "--output {runs} is a folder", needs={"run"}),
@@ -468,7 +477,7 @@ CASES = [
     case("train-overfit-batches-0", ["train", *CHEAP, "trainer.overfit_batches=0"],
          "trainer.overfit_batches must be an integer in [1, inf), got 0"),
     case("train-overfit-batches-negative", ["train", *CHEAP, "trainer.overfit_batches=-2"],
-         "trainer.overfit_batches must be an integer in [1, inf), got -2"),
+         "trainer.overfit_batches must be an integer in [1, inf), got -2", slow=True),
     case("train-fast-dev-run-not-a-bool", ["train", *CHEAP, "trainer.fast_dev_run=maybe"],
          "trainer.fast_dev_run must be true or false, got 'maybe'"),
     case("train-two-debug-runs", ["train", *CHEAP, "trainer.fast_dev_run=true", "trainer.overfit_batches=1"],
@@ -478,7 +487,7 @@ CASES = [
     case("train-config-dir-missing", ["train", *CHEAP, "--config-dir", "no-such-folder"],
          "config folder not found: no-such-folder"),
     case("tune-config-dir-missing", ["tune", *CHEAP_TUNE, "--config-dir", "no-such-folder"],
-         "config folder not found: no-such-folder"),
+         "config folder not found: no-such-folder", slow=True),
     case("curve-config-dir-missing", ["curve", *CHEAP, "--config-dir", "no-such-folder"],
          "config folder not found: no-such-folder"),
     case("train-multirun-of-a-group", ["train", "-m", *CHEAP, "optimizer=adam,sgd"],
@@ -499,7 +508,7 @@ CASES = [
     case("tag-a-classify-run", ["tag", "r", "Teddy Roosevelt flew to Paris"],
          "run r learned task=classify: dltool tag needs a tagger (task=tag)", needs={"run"}),
     case("tag-empty-text", ["tag", "r", "  "], "give a sentence to tag", needs={"run"}),
-    case("tag-unknown-run", ["tag", "nope", "Teddy"], "run 'nope' not found in {runs}; runs: r", needs={"run"}),
+    case("tag-unknown-run", ["tag", "nope", "Teddy"], "run 'nope' not found in {runs}; runs: r", needs={"run"}, slow=True),
     # sentence classification: data=polarity, model=word_average / word_lstm
     case("train-word-average-on-images", ["train", "data=digits", "model=word_average"],
          "model word_average takes sentences of word ids, shape (T,), e.g. data=polarity; got (1, 8, 8)"),
@@ -577,6 +586,9 @@ def run_cli(args: list[str], cwd: Path, proc: bool) -> tuple[int, str, str, bool
     result = CliRunner().invoke(app, args)
     escaped = result.exception is not None and not isinstance(result.exception, SystemExit)
     return result.exit_code, result.stdout, result.stderr, escaped
+
+
+CASES = [row for rows in CASES for row in rows]
 
 
 @pytest.mark.parametrize("args,message,needs,csv,proc", CASES)
