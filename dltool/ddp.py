@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from dltool.errors import RunFailed, UserError, check_number, choices
@@ -161,13 +161,17 @@ class Group:
         return None
 
     def end(self, ok: bool) -> None:
-        """Wait for the children of a run that ended together (a minute at most), stop those of one that did not."""
+        """Wait for the children of a run that ended together (a minute at most); stop those of one that did not
+        (they wait in a collective for a rank 0 that has left it)."""
         for p in self.children:
-            try:
-                p.wait(timeout=60 if ok else 5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            if ok:
+                try:
+                    p.wait(timeout=60)
+                    continue
+                except subprocess.TimeoutExpired:
+                    pass
+            p.kill()
+            p.wait()
 
 
 @contextmanager
@@ -187,7 +191,7 @@ def joined(fabric, r: Ranks | None, job: dict):
             env = {**os.environ, "RANK": str(local), "LOCAL_RANK": str(local), "WORLD_SIZE": str(r.world),
                    "MASTER_ADDR": r.address, "MASTER_PORT": str(r.port)}
             children.append(subprocess.Popen([sys.executable, "-m", "dltool.rank", path], env=env))
-        threading.Thread(target=_watch_start, args=(children, met, r.world), daemon=True).start()
+        threading.Thread(target=_watch_start, args=(children, met, r.world, path), daemon=True).start()
     group = Group(r, children)
     ok = False
     try:
@@ -209,7 +213,7 @@ def joined(fabric, r: Ranks | None, job: dict):
             dist.destroy_process_group()
 
 
-def _watch_start(children: list, met: threading.Event, world: int) -> None:
+def _watch_start(children: list, met: threading.Event, world: int, path: str) -> None:
     """Until the ranks have met: a child that stops means they never will (rank 0 would wait for it for half an
     hour, torch's timeout): say which, stop the others, end this process."""
     while not met.wait(0.2):
@@ -220,6 +224,8 @@ def _watch_start(children: list, met: threading.Event, world: int) -> None:
                         q.kill()
                 print(f"dltool: rank {rank} of {world} stopped before training started (exit code {p.returncode})",
                       file=sys.stderr, flush=True)
+                with suppress(OSError):
+                    os.unlink(path)
                 os._exit(1)
 
 

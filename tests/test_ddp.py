@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests.conftest import invoke
+from dltool.checkpoints import load as load_checkpoint
 from dltool.config import compose
 from dltool.train import train
 
@@ -67,7 +68,7 @@ def test_two_processes_train_what_one_does_with_the_same_global_batch(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["two"]  # one run folder, written by rank 0
 
 
-def test_a_rank_that_dies_fails_the_run_in_one_line_and_the_run_resumes_exactly(tmp_path, one_process):
+def test_a_rank_that_dies_fails_the_run_in_one_line_with_a_checkpoint_to_resume(tmp_path, one_process):
     run = subprocess.Popen([sys.executable, "-m", "dltool", "train", *RUN, "trainer.max_epochs=10000",
                             "trainer.devices=2", "--name", "dies", "--runs-dir", str(tmp_path)], cwd=tmp_path,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -83,13 +84,25 @@ def test_a_rank_that_dies_fails_the_run_in_one_line_and_the_run_resumes_exactly(
                          f"{tmp_path / 'dies'}; continue it with: dltool train --resume {tmp_path / 'dies'}")
     assert "Traceback" not in err and out == ""
     assert json.loads((tmp_path / "dies" / "metrics.json").read_text())["status"] == "failed"
-    kept = len(history(tmp_path / "dies"))
-    assert 1 <= kept < EPOCHS
-    # resumed in two processes again (its config says so), it continues as if never stopped
-    resumed = dltool(tmp_path, "train", "--resume", "dies", f"trainer.max_epochs={EPOCHS}")
-    assert resumed.returncode == 0, resumed.stderr
-    same_curve(history(tmp_path / "dies"), one_process[1])
-    assert json.loads((tmp_path / "dies" / "metrics.json").read_text())["status"] == "completed"
+    last = load_checkpoint(tmp_path / "dies" / "checkpoints" / "last.ckpt", need="progress")
+    assert len(last["ranks_rng"]) == 2  # every rank's random state: the resumed run draws what this one would have
+    # the curve so far is the one process's (resuming it exactly: the slow test below)
+    same_curve(history(tmp_path / "dies")[:last["epoch"]], one_process[1][:last["epoch"]])
+
+
+def test_a_rank_that_stops_before_the_ranks_meet_ends_the_run_in_one_line(tmp_path):
+    """Rank 0 would wait half an hour (torch's timeout) for a rank that never comes."""
+    script = (
+        "import subprocess, sys\n"
+        "real = subprocess.Popen\n"
+        "subprocess.Popen = lambda command, env: real([sys.executable, '-c', 'import sys; sys.exit(3)'], env=env)\n"
+        "from dltool.cli import app\n"
+        f"sys.argv = ['dltool', 'train', *{RUN!r}, 'trainer.devices=2', '--runs-dir', {str(tmp_path)!r}]\n"
+        "app()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["dltool: rank 1 of 2 stopped before training started (exit code 3)"]
+    assert list(tmp_path.iterdir()) == []  # no run folder: the ranks never met
 
 
 @pytest.mark.parametrize("overrides,message", [
