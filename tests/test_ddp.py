@@ -169,3 +169,16 @@ def test_sigterm_to_rank_0_interrupts_the_run_and_it_resumes_exactly_with_dropou
     assert resumed.returncode == 0, resumed.stderr
     strip = [{k: v for k, v in row.items() if k != "seconds"} for row in history(tmp_path / "stop")]
     assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in history(tmp_path / "whole")]
+
+
+@pytest.mark.slow
+def test_torchrun_starts_the_ranks_and_rank_0_alone_reports(tmp_path, one_process):
+    """Several machines start their ranks with torchrun; here one machine's two: the same run, printed once."""
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "dltool", "train", *RUN, f"trainer.max_epochs={EPOCHS}", "trainer.devices=2",
+                           "--name", "tr", "--runs-dir", str(tmp_path), "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["run"] == "tr"  # one JSON object: rank 1 printed nothing
+    same_curve(history(tmp_path / "tr"), one_process[1])
+    assert json.loads((tmp_path / "tr" / "process.json").read_text())["processes"] == 2
