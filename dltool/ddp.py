@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from dltool.errors import RunFailed, UserError, check_number, choices
 
 STRATEGIES = ("auto", "ddp")  # auto: ddp when trainer.devices x trainer.num_nodes > 1
+ONE_PROCESS_A_TRIAL = ("a study runs each trial in one process: drop trainer.devices / trainer.num_nodes "
+                       "(--workers N runs N trials at once)")
 TORCHRUN = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what a started rank reads
 
 

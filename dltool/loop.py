@@ -51,8 +51,8 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     n, batch_size, device = size(train), t["batch_size"], train["x"].device
     bounds = list(range(0, n, batch_size)) + [n]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < max(2, world):
-        del bounds[-2]  # fold a last batch of one example into the one before (batch norm needs two; each
-        # process needs one)
+        del bounds[-2]  # fold a last batch too small into the one before (batch norm needs two examples, and
+        # each process one)
     shuffle = torch.Generator().manual_seed(seed)
     # as of the last complete epoch: the best dev error and its dev loss (see _better), its epoch, epochs since
     done = {"epoch": 0, "best": math.inf, "best_loss": math.inf, "best_epoch": 0, "stale": 0}

@@ -173,8 +173,7 @@ def _train(cfg, runs_dir, name, progress, on_epoch, report_test, resume) -> dict
     cfg = copy.deepcopy(cfg)  # the caller's config stays as given
     s = build(cfg, processes=True)
     if s.ranks is not None and on_epoch is not None:
-        raise UserError("trainer.devices > 1 runs one run in several processes; a study's trials run in one each "
-                        "(dltool tune --workers N runs N trials at once)")
+        raise UserError(ddp.ONE_PROCESS_A_TRIAL)  # on_epoch is a tuner's: it would stop rank 0 alone
     writes = s.ranks is None or s.ranks.rank == 0  # of several processes, rank 0 alone writes the run folder
     for key, source in s.data.sources.items():  # the run records where its files are, wherever it was started
         OmegaConf.update(cfg, f"data.{key}", source["path"], merge=False)

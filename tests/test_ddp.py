@@ -182,3 +182,17 @@ def test_torchrun_starts_the_ranks_and_rank_0_alone_reports(tmp_path, one_proces
     assert json.loads(done.stdout)["run"] == "tr"  # one JSON object: rank 1 printed nothing
     same_curve(history(tmp_path / "tr"), one_process[1])
     assert json.loads((tmp_path / "tr" / "process.json").read_text())["processes"] == 2
+
+
+@pytest.mark.slow
+def test_with_batch_norm_every_rank_measures_dev_with_rank_0s_statistics(tmp_path):
+    """Each rank updates batch norm's running statistics from its own shard; before each dev pass they become rank
+    0's (the ones best.ckpt keeps), so the history's dev loss at the best epoch is the final measurement of that
+    checkpoint, as in one process."""
+    done = dltool(tmp_path, "train", *RUN, "model.batch_norm=true", "trainer.max_epochs=4", "trainer.devices=2",
+                  "--name", "bn", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    best = history(tmp_path / "bn")[result["best_epoch"] - 1]
+    assert best["dev_loss"] == pytest.approx(result["splits"]["dev"]["loss"], rel=1e-9, abs=0)
+    assert best["dev_error"] == result["splits"]["dev"]["error"]

@@ -143,8 +143,9 @@ def check_trial_config(p: Plan) -> None:
     with keep_threads():
         s = build(trial_config(p.cfg, first_values(p.space)))
     if s.trainer["devices"] * s.trainer["num_nodes"] > 1:
-        raise UserError("a study runs each trial in one process: drop trainer.devices / trainer.num_nodes (--workers N "
-                        "runs N trials at once)")
+        from dltool.ddp import ONE_PROCESS_A_TRIAL
+
+        raise UserError(ONE_PROCESS_A_TRIAL)
 
 
 PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
