@@ -239,6 +239,7 @@ def _run(cfg, s: Setup, run_dir, saved, last, group, progress, on_epoch, report_
         with _sigterm_as_interrupt():
             result.update(loop.fit(s.fabric, model, s.module, optimizer, s.scheduler, s.splits, s.trainer, s.seed, run_dir,
                               saved, progress, on_epoch, last, log=None if tracker is None else tracker.epoch))
+        best_state = result.pop("best_state")
         if group is not None:  # Fabric points the module's forward at training_step during a step (DDP's forward
             vars(s.module).pop("forward", None)  # syncs the gradients): one cut short by Ctrl-C leaves it so
         # the processes of a run stopped by Ctrl-C are not in step: rank 0 measures alone
@@ -246,7 +247,9 @@ def _run(cfg, s: Setup, run_dir, saved, last, group, progress, on_epoch, report_
         if not writes and not together:
             return None
         best = None if run_dir is None else run_dir / "checkpoints" / "best.ckpt"
-        if best is not None and best.is_file():
+        if best_state is not None:  # what best.ckpt holds, still in memory
+            s.module.load_state_dict(best_state)
+        elif best is not None and best.is_file():  # a resumed run that found no better epoch: its best from before
             s.module.load_state_dict(load_checkpoint(best)["state_dict"])  # copied onto the module's device
         if together:
             from dltool.ddp import same_weights

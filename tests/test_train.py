@@ -119,11 +119,34 @@ def test_last_checkpoint_every_interval_and_at_the_end(tmp_path, monkeypatch):
     saves = []
     save = module.save_checkpoint
     monkeypatch.setattr(module, "save_checkpoint", lambda path, ckpt: (saves.append((path.name, ckpt["epoch"])), save(path, ckpt)))
-    run(tmp_path, "data=digits", "trainer.max_epochs=5", "trainer.checkpoint_interval=1000")
-    assert [e for name, e in saves if name == "last.ckpt"] == [5]  # only the end, within the interval
+    result = run(tmp_path, "data=digits", "trainer.max_epochs=5", "trainer.checkpoint_interval=1000")
+    # only the end, within the interval; the best weights too, though dev error improved on the way
+    assert saves == [("best.ckpt", result["best_epoch"]), ("last.ckpt", 5)]
     saves.clear()
-    run(tmp_path, "data=digits", "trainer.max_epochs=3", "trainer.checkpoint_interval=0")
+    run(tmp_path, "data=digits", "trainer.max_epochs=3", "trainer.checkpoint_interval=0", name="every")
     assert [e for name, e in saves if name == "last.ckpt"] == [1, 2, 3]
+    # each epoch that beat the ones before writes best.ckpt just before that epoch's last.ckpt
+    history = list(csv.DictReader((tmp_path / "every" / "history.csv").open()))
+    improved, best = [], (float("inf"), float("inf"))
+    for row in history:
+        if (float(row["dev_error"]), float(row["dev_loss"])) < best:
+            best = (float(row["dev_error"]), float(row["dev_loss"]))
+            improved.append(int(row["epoch"]))
+    assert saves == [s for e in (1, 2, 3) for s in ([("best.ckpt", e)] if e in improved else []) + [("last.ckpt", e)]]
+
+
+def test_a_run_stopped_by_an_error_leaves_checkpoints_that_agree(tmp_path):
+    """An error after an epoch's checkpoints: best.ckpt holds the best epoch that last.ckpt counts, not an older."""
+    def fail_at_three(row):
+        if row["epoch"] == 3:
+            raise RuntimeError("stop")
+
+    cfg = compose(["data=digits", "trainer.max_epochs=6", "trainer.checkpoint_interval=0"])
+    with pytest.raises(RuntimeError, match="stop"):
+        train(cfg, runs_dir=tmp_path, name="e", progress=False, on_epoch=fail_at_three)
+    last = torch.load(tmp_path / "e" / "checkpoints" / "last.ckpt", weights_only=True)
+    best = torch.load(tmp_path / "e" / "checkpoints" / "best.ckpt", weights_only=True)
+    assert last["epoch"] == 3 and best["epoch"] == last["progress"]["best_epoch"] >= 1
 
 
 def history_without_time(folder) -> list[dict]:
