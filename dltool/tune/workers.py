@@ -1,10 +1,11 @@
-"""``--workers K``: K worker processes of this machine on one storage, each with its share of the cores.
+"""``--workers K``: K workers of this machine on one storage, each with its share of the cores.
 
-A worker is a spawned process: a new interpreter that imports torch, Lightning and Optuna and composes the config
-itself (4-10 s on a busy 2-core machine, bench/tune_overhead.py). ``start_workers`` starts them first thing, so that
-this happens while the parent plans, checks and creates the study; they wait for its go (``run_workers``) before they
-open the study. A worker whose study is done leaves at once (``os._exit``): the interpreter's teardown of torch and
-the rest took seconds that the study's end waited for."""
+The process the user started is worker 0; the other K - 1 are spawned processes: new interpreters that import torch,
+Lightning and Optuna and compose the config themselves (4-10 s on a busy 2-core machine, bench/tune_overhead.py),
+which worker 0 has done already. ``start_workers`` starts them first thing, so that this happens while the parent
+plans, checks and creates the study; they wait for its go (``run_workers``) before they open the study, and worker 0
+starts on its trials meanwhile. A spawned worker whose study is done leaves at once (``os._exit``): the
+interpreter's teardown of torch and the rest took seconds that the study's end waited for."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import sys
 from dataclasses import dataclass
 
 from dltool.errors import Interrupted, UserError, WriteError
-from dltool.tune.liveness import WRITE_REFUSED
 from dltool.tune.plan import Plan, TuneOptions, plan
 from dltool.tune.storage import open_study
 from dltool.tune.trials import work
@@ -29,7 +29,8 @@ class Workers:
     go: object  # a multiprocessing Event
 
     def cancel(self) -> None:
-        """Stop them (the parent could not start the study; a no-op for workers that have ended)."""
+        """Stop them and wait until they have (the parent could not start the study, or stopped, or the study is
+        complete); a no-op for workers that have ended."""
         for proc in self.procs:
             proc.terminate()
         for proc in self.procs:
@@ -37,49 +38,37 @@ class Workers:
 
 
 def start_workers(opts: TuneOptions) -> Workers:
-    """Spawn ``opts.workers`` workers now; each imports and plans, then waits until ``run_workers`` says go."""
+    """Spawn workers 1 to ``opts.workers - 1`` now (this process is worker 0); each imports and plans, then waits
+    until ``run_workers`` says go."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     go = context.Event()
-    procs = [context.Process(target=worker_main, args=(opts, i, go), daemon=False) for i in range(opts.workers)]
+    procs = [context.Process(target=worker_main, args=(opts, i, go), daemon=False) for i in range(1, opts.workers)]
     for proc in procs:
         proc.start()
     return Workers(procs, go)
 
 
 def run_workers(p: Plan, study, workers: Workers | None = None) -> None:
-    """Let the workers (started by ``start_workers``, else now) work and wait for them; ``study`` (the parent's)
-    names the write that stopped them, if one did."""
+    """Let the spawned workers (started by ``start_workers``, else now) work, work as worker 0 on ``study`` until the
+    study is complete, and wait for them. An error of this process's own (Ctrl-C, a refused write, the storage)
+    stops them and is raised; a spawned worker that stopped early is a warning: worker 0 re-ran its trial."""
     workers = workers or start_workers(p.opts)
     procs = workers.procs
     workers.go.set()
     try:
-        for proc in procs:
-            proc.join()
-    except KeyboardInterrupt:
-        for proc in procs:
-            proc.terminate()  # SIGTERM: each worker marks its running trial failed, to be re-queued on resume
-        for proc in procs:
-            proc.join()
-        raise  # run_study says that the study was interrupted
-    failed = {i: proc.exitcode for i, proc in enumerate(procs) if proc.exitcode not in (0, None)}
-    stopped = ", ".join(f"{i} (exit code {code})" for i, code in failed.items())
-    if len(failed) == len(procs):
-        if WRITE_REFUSED_CODE in failed.values():
-            raise WriteError(f"study {p.study_name} stopped: {_refused(study)}; free space (or fix permissions) "
-                             "and run the same command to resume")
-        raise UserError(f"every worker of study {p.study_name} stopped with an error: {stopped}")
-    if failed:  # the others took over its trial and waited for the study to end: it is complete
+        work(p, study, worker=0)  # returns once the study is complete: no trial left to ask, none running
+    except BaseException:
+        workers.cancel()  # SIGTERM: each worker marks its running trial failed, to be re-queued on resume
+        raise  # run_study says how the study stopped
+    failed = {i: proc.exitcode for i, proc in enumerate(procs, 1) if proc.exitcode not in (0, None)}
+    workers.cancel()  # any still starting up or about to leave have nothing left to do: a short study need not
+    # wait for their imports
+    if failed:  # worker 0 took over their trials and waited for the study to end: it is complete
+        stopped = ", ".join(f"{i} (exit code {code})" for i, code in failed.items())
         sys.stderr.write(f"dltool: warning: worker {stopped} of study {p.study_name} stopped early; the others "
                          "re-ran its trial and finished the study\n")
-
-
-def _refused(study) -> str:
-    """The latest write the machine refused a trial, as its worker recorded it."""
-    reasons = [t.user_attrs.get("fail_reason") or "" for t in study.get_trials(deepcopy=False)]
-    refused = [r.removeprefix(f"{WRITE_REFUSED}: ") for r in reasons if r.startswith(WRITE_REFUSED)]
-    return refused[-1] if refused else "a worker could not write"
 
 
 def worker_main(opts: TuneOptions, index: int, go=None) -> None:

@@ -11,12 +11,27 @@ from dltool.tune import TuneOptions, run_study
 from tests.tune.common import options, trial_states
 
 
-def test_two_workers_share_one_storage(tmp_path):
+def test_two_workers_share_one_storage(tmp_path, monkeypatch):
+    """`--workers 2`: this process is worker 0 and spawns one more; they share the study's trials."""
+    import multiprocessing
+    import os
+
+    import optuna
+
+    import dltool.tune.study as study_module
+
+    spawned = []
+    start = study_module.start_workers
+    monkeypatch.setattr(study_module, "start_workers", lambda opts: spawned.append(start(opts)) or spawned[-1])
     summary = run_study(options(tmp_path, "search=lr", name="w", trials=4, workers=2))
     rows = trial_states(tmp_path / "runs" / "w")
     assert summary["n_trials"] == 4 and len(rows) == 4
     assert sorted(int(r["number"]) for r in rows) == [0, 1, 2, 3] and all(r["state"] == "COMPLETE" for r in rows)
     assert len({r["optimizer.lr"] for r in rows}) == 4  # the workers sample with different seeds
+    assert [len(w.procs) for w in spawned] == [1] and multiprocessing.active_children() == []
+    study = optuna.load_study(study_name="w", storage=f"sqlite:///{tmp_path / 'runs' / 'w' / 'study.db'}")
+    pids = {t.user_attrs["worker"]["pid"] for t in study.get_trials()}
+    assert os.getpid() in pids and pids <= {os.getpid(), spawned[0].procs[0].pid}
 
 
 @pytest.mark.slow  # five processes starting torch at once: 20 s on 2 cores (two workers share a study in the default suite)
@@ -76,7 +91,8 @@ def test_a_worker_killed_among_several_is_taken_over_by_the_others(tmp_path):
             running = optuna.load_study(study_name="m", storage=url).get_trials(states=(optuna.trial.TrialState.RUNNING,))
         except Exception:  # the study is not created yet
             continue
-        started = [t for t in running if "worker" in t.user_attrs and t.user_attrs.get("stage")]
+        started = [t for t in running if "worker" in t.user_attrs and t.user_attrs.get("stage")
+                   and t.user_attrs["worker"]["pid"] != proc.pid]  # a spawned worker, not the command's process
         if started and (runs / "m" / "trials" / f"trial-{started[0].number:04d}" / "history.csv").is_file():
             victim = started[0]
     assert victim is not None
