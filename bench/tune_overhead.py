@@ -16,8 +16,9 @@ Measured in one process, one after another, after an untimed warm-up (imports, d
   3.   pruner none (= 1c) against hyperband (min_resource --min-epochs, eta 3): epochs trained, wall time, best dev
        error.
   4.   workers=1 with 1 thread (= 1c), workers=1 with 2 threads, workers=2 (dltool gives each cpu_count // 2 threads).
-       Workers are spawned processes (their imports count) and share the study, so they sample the same configurations.
-       They are started as run_study starts them: before the plan, so that their start-up overlaps the parent's.
+       The parent is worker 0 and the others are spawned processes (their imports count); they share the study, so
+       they sample the same configurations. They are started as run_study starts them: before the plan, so that their
+       start-up overlaps the parent's.
   5.   worker scaling on trials of a few seconds (--scale-trials trials of --scale-epochs epochs): workers=1 with 1
        thread against workers=2 (1 thread each on 2 cores), start-up included: what --workers is for.
 Wall times exclude `finish` except where said. The last lines repeat the two figures to watch: the per-trial overhead

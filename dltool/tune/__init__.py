@@ -12,7 +12,7 @@ The modules, each importing only those before it:
 - ``plan``: the options, checked, the base config, a trial's values as a config and as a command, sampler, pruner;
 - ``storage``: opening the study's storage, the file system under it, URLs with their credentials hidden;
 - ``trials``: one worker's ask, train, tell loop;
-- ``workers``: ``--workers K`` processes;
+- ``workers``: ``--workers K`` processes (this one and K - 1 spawned);
 - ``plots`` and ``results``: the winner's retrain, trials.csv, best.yaml, the plots, the summary;
 - ``study``: ``run_study``, all of it from the options to the summary.
 """
