@@ -3,7 +3,8 @@
 One search throughout: MNIST-1D, MLP with one hidden layer, Adam, batch 100, N epochs a trial, random sampler, seed 0;
 optimizer.lr log-uniform in [1e-4, 1e-1] and model.hidden in [32], [64], [128], [256] (a temporary search-space YAML).
 Measured in one process, one after another, after an untimed warm-up (imports, data cache, matplotlib):
-  1-2. trials/min, 1 torch thread, pruner none:
+  1-2. trials/min, 1 torch thread, pruner none; (c), (a), (b) in turn, --rounds times, and the median round of each
+       (a machine shared with other work slows one round or another: the median keeps a ratio from such a round):
        (a) bare Optuna (in-memory storage, RandomSampler seeded per trial) + a hand-written loop on the same data splits,
            standardized inputs, dltool's own MLP (create_model: same layers and init), dev error each epoch;
        (b) bare Optuna (in-memory) + dltool.train.train per trial: adds dltool's run machinery (build, run folder,
@@ -27,7 +28,7 @@ Anything else running on the machine skews both (the second most): rerun on a qu
 
 Run from the repository root with the venv active (DLTOOL_CACHE set so MNIST-1D is cached):
     python bench/tune_overhead.py [--trials 30] [--epochs 30] [--min-epochs 3] [--scale-trials 16]
-        [--scale-epochs 300] [--sections 1,3,4,5] [--no-two-threads] [--quick]
+        [--scale-epochs 300] [--rounds 3] [--sections 1,3,4,5] [--no-two-threads] [--quick]
 """
 
 from __future__ import annotations
@@ -132,6 +133,11 @@ def bare_run(make_objective, trials: int) -> dict:
     return {"seconds": seconds, "n": trials, "best": study.best_value}
 
 
+def median(results: list[dict]) -> dict | None:
+    """Of the rounds of one measurement, the one of median time (of an even number, the faster middle one)."""
+    return sorted(results, key=lambda r: r["seconds"])[(len(results) - 1) // 2] if results else None
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and of its ended children (the workers): what the search cost, whatever else runs."""
     t = os.times()
@@ -159,15 +165,17 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--min-epochs", type=int, default=3, help="hyperband's min_resource")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="section 1's (a), (b), (c) measured this many times, interleaved; the median round each")
     parser.add_argument("--scale-trials", type=int, default=16, help="section 5's trials")
     parser.add_argument("--scale-epochs", type=int, default=300, help="section 5's epochs a trial (a few seconds)")
     parser.add_argument("--sections", default="1,3,4,5", help="which to run, e.g. 1,5 (2 is part of 1)")
     parser.add_argument("--no-two-threads", action="store_true",
                         help="skip section 4's workers=1 with 2 threads (minutes on a machine busy with other work)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 6 trials of 5 epochs, section 5: 4 of 20")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 6 trials of 5 epochs, one round, section 5: 4 of 20")
     args = parser.parse_args()
     if args.quick:
-        args.trials, args.epochs, args.scale_trials, args.scale_epochs = 6, 5, 4, 20
+        args.trials, args.epochs, args.scale_trials, args.scale_epochs, args.rounds = 6, 5, 4, 20, 1
     n, epochs = args.trials, args.epochs
     sections = {int(x) for x in args.sections.split(",")}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -186,10 +194,13 @@ def main() -> None:
         tune_run(space, 2, 1)
         bare_run(lambda _: bare_objective(s, 1), 1)
 
-        none = tune_run(space, n, epochs) if sections & {1, 3, 4} else None
-        if 1 in sections:
-            bare = bare_run(lambda _: bare_objective(s, epochs), n)
-            machinery = bare_run(lambda runs: train_objective(cfg, runs), n)
+        rounds = {"c": [], "a": [], "b": []}
+        for _ in range(args.rounds if 1 in sections else 1 if sections & {3, 4} else 0):
+            rounds["c"].append(tune_run(space, n, epochs))
+            if 1 in sections:
+                rounds["a"].append(bare_run(lambda _: bare_objective(s, epochs), n))
+                rounds["b"].append(bare_run(lambda runs: train_objective(cfg, runs), n))
+        none, bare, machinery = (median(rounds[k]) for k in "cab")
         if 3 in sections:
             hyperband = tune_run(space, n, epochs, pruner="hyperband", min_epochs=args.min_epochs)
         if 4 in sections:
@@ -201,7 +212,10 @@ def main() -> None:
             long_two = tune_run(space, m, long_epochs, threads=None, workers=2)
 
     if 1 in sections:
-        print(f"\n1-2. throughput, 1 thread, pruner none, {n} trials x {epochs} epochs  (x and ms: against (a))")
+        print(f"\n1-2. throughput, 1 thread, pruner none, {n} trials x {epochs} epochs, the median of {args.rounds} "
+              "interleaved rounds  (x and ms: against (a))")
+        for k, label in (("a", "bare loop"), ("b", "train"), ("c", "tune")):
+            print(f"  rounds, {label}: " + ", ".join(f"{r['seconds']:.2f}" for r in rounds[k]) + " s")
         print(row("(a) bare Optuna + hand-written loop", bare))
         print(row("(b) bare Optuna + dltool.train.train", machinery, bare))
         print(row("(c) dltool tune, without finish", none, bare))
@@ -220,7 +234,7 @@ def main() -> None:
         print(f"  hyperband trained {kept:.2f} of the epochs (x{1 / kept:.2f} fewer, {1 - kept:.0%} saved) "
               f"in {hyperband['seconds'] / none['seconds']:.2f} of the time")
 
-    each = f"{max(1, (os.cpu_count() or 1) // 2)} thread(s) each (spawned)"
+    each = f"{max(1, (os.cpu_count() or 1) // 2)} thread(s) each (this process and 1 spawned)"
     if 4 in sections:
         print(f"\n4. workers (pruner none, without finish; {os.cpu_count()} CPUs)")
         for name, r in (("workers=1, trainer.threads=1 (= 1c)", none), ("workers=1, trainer.threads=2", two_threads),
