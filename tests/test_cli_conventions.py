@@ -57,9 +57,11 @@ def test_shell_completion_completes_commands_options_and_group_options():
     assert "--config-dir" in complete("dltool train --config-")
     assert complete("dltool train optimizer=m") == ["optimizer=momentum"]
     assert complete("dltool config sched") == ["scheduler="]
-    # the script, from the installed command in a process of its own (as a user's shell would ask for it)
+    # the script, from the installed command started by bash, as a user's shell asks for it: Typer names the shell
+    # from the command's parent process (shellingham), which a test runner started without a shell would not be
     command = Path(sys.executable).with_name("dltool")  # the console script pip installed beside this python
-    script = subprocess.run([str(command), "--show-completion", "bash"], capture_output=True, text=True, check=False)
+    script = subprocess.run(["bash", "-c", '"$0" --show-completion; exit $?', str(command)], capture_output=True,
+                            text=True, check=False)
     assert script.returncode == 0 and "complete -o default -F _dltool_completion dltool" in script.stdout, script.stderr
 
 
