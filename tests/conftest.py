@@ -12,6 +12,19 @@ def _mnist1d_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """Every test starts with the process's torch thread count: a command run in this process on a run whose config
+    sets trainer.threads (evaluate, translate) keeps it, as a command's own process may. A later in-process run
+    with another count than its subprocess twin rounds its sums differently and drifts from it (the killed-run resume
+    test failed so after such a test)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def invoke(*args):
     """Run the dltool command line in this process (arguments may be paths); stdout and stderr stay apart."""
     from typer.testing import CliRunner

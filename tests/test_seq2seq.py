@@ -21,15 +21,6 @@ START, END, A, B = 1, 2, 3, 4
 V = 5
 
 
-@pytest.fixture(autouse=True)
-def _torch_threads():
-    """evaluate and translate run in this process and take the tiny run's trainer.threads=1: give the rest of the
-    suite its thread count back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def toy(*tables):
     """A step function over V tokens whose next-token probabilities are hand-set, by example and by prefix (tokens
     after <s>); an unlisted token has probability 0. The state is (example index, prefix so far)."""
