@@ -196,3 +196,27 @@ def test_with_batch_norm_every_rank_measures_dev_with_rank_0s_statistics(tmp_pat
     best = history(tmp_path / "bn")[result["best_epoch"] - 1]
     assert best["dev_loss"] == pytest.approx(result["splits"]["dev"]["loss"], rel=1e-9, abs=0)
     assert best["dev_error"] == result["splits"]["dev"]["error"]
+
+
+@pytest.mark.slow
+def test_inputs_on_disk_shard_as_inputs_in_memory_do(tmp_path):
+    """data=npy (memory-mapped rows, each mini-batch read when indexed): each rank reads its shard's rows only, and
+    the run is the one process's, as with inputs in memory."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 12)).astype(np.float32)
+    y = (np.arange(300) % 3) * 10
+    x[:, 0] += y / 10  # something to learn
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    common = ["data=npy", "data.path=x.npy", "data.labels=y.npy", "model=mlp", "model.hidden=[16]",
+              "trainer.max_epochs=3", "trainer.batch_size=33"]
+    for name, devices in (("one", 1), ("two", 2)):
+        done = dltool(tmp_path, "train", *common, f"trainer.devices={devices}", "--name", name)
+        assert done.returncode == 0, done.stderr
+    same_curve(history(tmp_path / "two"), history(tmp_path / "one"))
+    one, two = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("one", "two"))
+    for split, figures in one["splits"].items():
+        assert two["splits"][split]["error"] == figures["error"], split
+        assert two["splits"][split]["loss"] == pytest.approx(figures["loss"], rel=1e-3), split
