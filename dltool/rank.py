@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from dltool.ddp import peer_lost
-from dltool.errors import UserError
+from dltool.errors import RunFailed, UserError
 
 
 def main(path: str) -> None:
@@ -30,6 +30,8 @@ def main(path: str) -> None:
     except UserError as e:
         print(f"dltool: error: rank {os.environ.get('RANK')}: {e}", file=sys.stderr)
         sys.exit(2)
+    except RunFailed:  # another rank stopped: rank 0 says so
+        sys.exit(1)
     except RuntimeError as e:
         if peer_lost(e):
             sys.exit(1)

@@ -275,6 +275,8 @@ def _run(cfg, s: Setup, run_dir, saved, last, group, progress, on_epoch, report_
     except BaseException as e:
         stopped = group.stopped(e) if group is not None and isinstance(e, RuntimeError) else None
         if not writes:
+            if stopped is not None:  # one line (torchrun's ranks on other machines are commands of their own):
+                raise stopped from None  # rank 0 says the rest, or its own machine's torchrun that it died
             raise
         _write_metrics_quietly(run_dir, result, start)  # the error that stopped the run is the one to report
         if tracker is not None:

@@ -220,3 +220,32 @@ def test_inputs_on_disk_shard_as_inputs_in_memory_do(tmp_path):
     for split, figures in one["splits"].items():
         assert two["splits"][split]["error"] == figures["error"], split
         assert two["splits"][split]["loss"] == pytest.approx(figures["loss"], rel=1e-3), split
+
+
+@pytest.mark.slow
+def test_under_torchrun_a_rank_whose_peer_dies_says_one_line(tmp_path):
+    """Two machines' torchrun (here two on one machine, one rank each); rank 0 is killed: the other machine's rank
+    ends with one line and exit code 1, no traceback (torchrun then prints its own summary)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = ["-m", "dltool", "train", *RUN, "trainer.max_epochs=100000", "trainer.num_nodes=2", "--name", "t",
+           "--runs-dir", str(tmp_path)]
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+                               "--node-rank", str(node), "--master-addr", "127.0.0.1", "--master-port", str(port),
+                               "--log-dir", str(tmp_path / f"logs{node}"), "--redirects", "3", *run],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for node in (0, 1)]
+    try:
+        path, deadline = tmp_path / "t" / "checkpoints" / "last.ckpt", time.monotonic() + 120
+        while not path.is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(json.loads((tmp_path / "t" / "process.json").read_text())["pid"], signal.SIGKILL)
+        assert [node.wait(timeout=120) for node in nodes] == [1, 1]
+    finally:
+        for node in nodes:
+            node.kill()
+    (log,) = (tmp_path / "logs1").glob("*/attempt_0/0/stderr.log")
+    lines = log.read_text().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dltool: error: another process of this 2-process run stopped ("), lines
