@@ -18,9 +18,11 @@ from dltool.tune.workers import run_workers, start_workers
 def run_study(opts) -> dict:
     """Run (or resume) the study that ``opts`` (TuneOptions) describes; return the ``tune --json`` summary.
 
-    Worker processes (``--workers K``) start first, to import and plan while this process does; they are stopped if
-    it cannot start the study. Working itself, it reuses the data of its check in its trials and the winner's retrain
-    (dltool.cache); the parent of workers keeps nothing meanwhile (on a GPU, a copy of the data would stay there)."""
+    Worker processes (``--workers K``: K - 1 beside this one) start first, to import and plan while this process
+    does; they are stopped if it cannot start the study. Working alone, it reuses the data of its check in its
+    trials and the winner's retrain (dltool.cache); with workers, it keeps its trials' data only while it works
+    beside them (dltool.tune.trials.work), so that the winner's retrain starts afresh (on a GPU, a copy of the data
+    would stay there)."""
     workers = start_workers(opts) if isinstance(opts.workers, int) and opts.workers > 1 else None
     try:
         with cache.reuse() if workers is None else nullcontext():
