@@ -29,12 +29,9 @@ START = ((1, 1, 0),)
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Tiny nets: one torch thread is fastest (and kind to a shared machine); the rest of the suite gets its count
-    back."""
-    threads = torch.get_num_threads()
+    """Tiny nets: one torch thread is fastest (and kind to a shared machine); conftest gives the rest of the suite
+    its count back."""
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def fields(net) -> list[list[int]]:
