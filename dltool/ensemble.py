@@ -125,12 +125,12 @@ def view_probabilities(setup, task: str, x, offsets):
     chunks under the run's precision, as dltool.restore.predict computes predictions."""
     import torch
 
-    from dltool.loop import EVAL_BATCH
+    from dltool.loop import chunk
 
     views = _Views(setup.module.eval(), task, offsets)
-    chunk = max(1, EVAL_BATCH // len(offsets))  # a chunk's views are one batch: as large as evaluate's chunks
+    step = max(1, chunk(x) // len(offsets))  # a chunk's views are one batch: as large as evaluate's chunks
     with torch.no_grad(), setup.fabric.autocast():
-        parts = [views.views(x[lo:lo + chunk]) for lo in range(0, len(x), chunk)]
+        parts = [views.views(x[lo:lo + step]) for lo in range(0, len(x), step)]
     return torch.cat(parts, dim=1).cpu().numpy()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dltool.checkpoints import load as load_checkpoint
 from dltool.errors import UserError, choices, first_line
-from dltool.loop import EVAL_BATCH
+from dltool.loop import chunk
 from dltool.runs import run_name, run_status
 
 LATENCY_BATCH = 1024  # the batched latency measures one chunk of this many examples
@@ -75,9 +75,10 @@ def predict(setup, x) -> dict:
 
     module = setup.module.eval()
     parts: dict[str, list] = {}
+    step = chunk(x)
     with torch.no_grad(), setup.fabric.autocast():
-        for lo in range(0, len(x), EVAL_BATCH):
-            for key, value in module.predict(x[lo:lo + EVAL_BATCH]).items():
+        for lo in range(0, len(x), step):
+            for key, value in module.predict(x[lo:lo + step]).items():
                 parts.setdefault(key, []).append(value)
     return {key: torch.cat(values).cpu().numpy() for key, values in parts.items()}
 

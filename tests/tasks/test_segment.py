@@ -57,6 +57,24 @@ def test_a_split_sums_over_chunks_to_what_it_is_whole():
     assert whole["error"] == pytest.approx(1 - whole["miou"])
 
 
+def test_large_images_are_measured_in_smaller_chunks_with_the_same_figures(monkeypatch):
+    import contextlib
+
+    from dltool import loop
+
+    g = torch.Generator().manual_seed(2)  # 300 "images" of 3 x 32 x 32 scores: 3,072 values, 42 a chunk (2 ** 17)
+    batch = {"x": torch.randn(300, 3, 32, 32, generator=g), "y": torch.randint(0, 3, (300, 32, 32), generator=g)}
+    fabric = type("F", (), {"autocast": staticmethod(contextlib.nullcontext)})()
+    task, seen = segmenter(), []
+    step = task.validation_step
+    monkeypatch.setattr(task, "validation_step", lambda b: seen.append(len(b["x"])) or step(b))
+    chunked = loop.evaluate(task, batch, fabric)
+    assert loop.chunk(batch["x"]) == 2 ** 17 // 3072 == 42 and seen == [42] * 7 + [6]
+    assert loop.chunk(torch.zeros(5, 40)) == 3276 and loop.chunk(torch.zeros(5)) == loop.EVAL_BATCH
+    whole = task.summarize({k: v.double().numpy() for k, v in task.sums(batch["x"], batch).items()}, 300)
+    assert chunked["miou"] == pytest.approx(whole["miou"]) and chunked["loss"] == pytest.approx(whole["loss"])
+
+
 def test_the_dice_term_by_hand():
     """One image of two pixels, two classes: probabilities p, one-hot t; soft Dice per class 2 sum(p t) / sum(p + t)."""
     logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 1.0]]]])  # (1, 2, 1, 2)
