@@ -77,11 +77,14 @@ def fit(fabric, model, module, optimizer, scheduler, splits, t: dict, seed: int,
 
         torch.manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
     if resume is not None:
+        from dltool.optim import same_groups
+
         done.update(resume["progress"])
         module.load_state_dict(resume["state_dict"])
-        optimizer.load_state_dict(resume["optimizer"])
+        optimizer_state, scheduler_state = same_groups(resume["optimizer"], resume["scheduler"], optimizer)
+        optimizer.load_state_dict(optimizer_state)
         if scheduler is not None:
-            scheduler.load_state_dict(resume["scheduler"])
+            scheduler.load_state_dict(scheduler_state)
         _set_rng(resume["ranks_rng"][rank] if world > 1 else resume["rng"], shuffle)
     status = "completed"
     start = saved_at = time.perf_counter()

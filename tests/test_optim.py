@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from dltool.errors import UserError
-from dltool.optim import build_optimizer, build_scheduler
+from dltool.optim import build_optimizer, build_scheduler, same_groups
 
 
 def quadratic_steps(cfg: dict, grads: list[float]) -> list[float]:
@@ -47,6 +47,66 @@ def test_l2_decays_weights_not_biases():
     opt = build_optimizer(net, {"name": "sgd", "lr": 0.1, "weight_decay": 0.01})
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.01 for p in g["params"]}
     assert decayed == {id(net[0].weight)}
+
+
+def test_without_l2_one_group_holds_the_weights_then_the_rest():
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    opt = build_optimizer(net, {"name": "adam", "lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                "weight_decay": 0})
+    assert len(opt.param_groups) == 1 and opt.param_groups[0]["weight_decay"] == 0
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in (
+        net[0].weight, net[2].weight, net[0].bias, net[1].weight, net[1].bias, net[2].bias)]
+
+
+@pytest.mark.parametrize("scheduler", [{"name": "cosine", "min_lr": 0.0}, {"name": "inverse_time", "decay": 0.5}])
+def test_a_two_group_checkpoint_without_l2_resumes_into_one_group_step_for_step(scheduler):
+    """Runs without L2 had two groups of the same settings (weights, the rest) before they had one: a checkpoint of
+    then continues as the old optimizer would have."""
+    import copy
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    rest = [p for p in net.parameters() if p.ndim <= 1]
+    old = torch.optim.Adam([{"params": decay, "weight_decay": 0.0}, {"params": rest, "weight_decay": 0.0}], lr=0.1)
+    old_schedule = build_scheduler(old, scheduler, max_epochs=6)
+
+    def epoch(model, opt, schedule):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        schedule.step()
+
+    for _ in range(2):
+        epoch(net, old, old_schedule)
+    saved = copy.deepcopy((net.state_dict(), old.state_dict(), old_schedule.state_dict()))
+    for _ in range(3):
+        epoch(net, old, old_schedule)
+    resumed = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    resumed.load_state_dict(saved[0])
+    new = build_optimizer(resumed, {"name": "adam", "lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                    "weight_decay": 0})
+    new_schedule = build_scheduler(new, scheduler, max_epochs=6)
+    optimizer_state, scheduler_state = same_groups(saved[1], saved[2], new)
+    new.load_state_dict(optimizer_state)
+    new_schedule.load_state_dict(scheduler_state)
+    for _ in range(3):
+        epoch(resumed, new, new_schedule)
+    assert new.param_groups[0]["lr"] == old.param_groups[0]["lr"]
+    for a, b in zip(net.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError):  # what same_groups mends: the two-group state as it is does not load
+        build_optimizer(resumed, {"name": "sgd", "lr": 0.1, "weight_decay": 0}).load_state_dict(saved[1])
+
+
+def test_states_of_other_groups_pass_as_they_are():
+    net = nn.Linear(3, 2)
+    two = build_optimizer(net, {"name": "sgd", "lr": 0.1, "weight_decay": 0.01})
+    state = two.state_dict()
+    assert same_groups(state, None, two) == (state, None)
+    one = build_optimizer(net, {"name": "sgd", "lr": 0.1, "weight_decay": 0})
+    assert same_groups(one.state_dict(), None, one) == (one.state_dict(), None)
 
 
 def lrs(scheduler_cfg: dict, epochs: int = 5, max_epochs: int = 4) -> list[float]:
