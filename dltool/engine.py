@@ -9,7 +9,7 @@ from dltool.debug_runs import check_debug
 
 ACCELERATORS = ("auto", "cpu", "gpu")
 PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
-SWITCHES = ("auto", True, False)  # trainer.fused and trainer.channels_last: auto = on a GPU
+SWITCHES = ("auto", True, False)  # trainer.fused (auto = on a GPU) and trainer.channels_last (auto = on images)
 
 
 def check_trainer(cfg) -> dict:

@@ -66,7 +66,9 @@ def check(setup, batch_size: int = 8, eps: float = 1e-6, sample: int = 20, after
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    module = module.double()
+    # float64, and contiguous memory: a weight is perturbed through a flat view of it (trainer.channels_last=auto lays
+    # conv kernels out otherwise)
+    module = module.to(torch.float64, memory_format=torch.contiguous_format)
     module.augment = {}  # the cost must be a function of the weights alone
     module.train()
     for m in module.modules():  # dropout off, in every form PyTorch has

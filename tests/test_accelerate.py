@@ -18,11 +18,15 @@ def run(tmp_path, *overrides, name):
     return train(compose([*DIGITS, *overrides]), runs_dir=tmp_path, name=name, progress=False)
 
 
-def test_auto_leaves_both_off_on_the_cpu():
+def test_auto_on_the_cpu_leaves_the_fused_step_off_and_puts_conv_nets_on_images_in_channels_last():
     s = build(compose([*DIGITS, "model=cnn"]))
-    assert s.trainer["fused"] is False and s.trainer["channels_last"] is False
+    assert s.trainer["fused"] is False and s.trainer["channels_last"] is True
     assert s.optimizer.defaults.get("fused") in (None, False)
-    assert all(p.is_contiguous() for p in s.module.parameters())
+    kernels = [m.weight for m in s.module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert kernels and all(w.is_contiguous(memory_format=torch.channels_last) for w in kernels)
+    assert s.splits["train"]["x"].is_contiguous(memory_format=torch.channels_last)
+    mlp = build(compose(DIGITS))  # no 2-D convolutions: nothing to lay out
+    assert mlp.trainer["channels_last"] is False and all(p.is_contiguous() for p in mlp.module.parameters())
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "momentum", "sgd"])
