@@ -106,3 +106,40 @@ def test_on_a_gpu_auto_turns_everything_on_and_bf16_trains(tmp_path):
     result = run(tmp_path, "model=resnet", "trainer.precision=bf16", name="gpu")
     assert result["status"] == "completed" and result["splits"]["test"]["error"] < 0.5
     assert json.loads((tmp_path / "gpu" / "process.json").read_text())["device"].startswith("cuda")
+
+
+def test_one_process_calls_backward_and_the_optimizer_past_fabrics_wrappers():
+    """loop.plain_steps: loss.backward() and the optimizer's own step in one process without a loss scaler; Fabric's
+    where its strategy or precision does more (a GradScaler scales the loss and unscales the gradients)."""
+    from lightning_fabric import Fabric
+    from lightning_fabric.plugins.precision.amp import MixedPrecision
+
+    from dltool.loop import plain_steps
+
+    def wrapped(fabric):
+        return fabric.setup(torch.nn.Linear(2, 2), torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1))[1]
+
+    for precision in ("32-true", "bf16-mixed"):
+        fabric = Fabric(accelerator="cpu", devices=1, precision=precision)
+        optimizer = wrapped(fabric)
+        backward, step, zero_grad = plain_steps(fabric, optimizer)
+        assert backward != fabric.backward and (step, zero_grad) == (optimizer.optimizer.step, optimizer.optimizer.zero_grad)
+    scaled = Fabric(accelerator="cpu", devices=1, plugins=[MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))])
+    optimizer = wrapped(scaled)
+    assert plain_steps(scaled, optimizer) == (scaled.backward, optimizer.step, optimizer.zero_grad)
+
+
+@pytest.mark.parametrize("precision", ["32", "bf16"])
+def test_the_direct_steps_train_to_the_numbers_of_fabrics_wrappers(tmp_path, monkeypatch, precision):
+    import dltool.loop as loop
+
+    direct = run(tmp_path, f"trainer.precision={precision}", name="direct")
+    monkeypatch.setattr(loop, "plain_steps", lambda fabric, optimizer: (fabric.backward, optimizer.step,
+                                                                       optimizer.zero_grad))
+    through = run(tmp_path, f"trainer.precision={precision}", name="fabric")
+
+    def history(name):
+        return [line.rsplit(",", 1)[0] for line in (tmp_path / name / "history.csv").read_text().splitlines()]
+
+    assert history("direct") == history("fabric")  # every epoch's losses and dev error, all but the seconds
+    assert direct["splits"] == through["splits"]
