@@ -95,7 +95,10 @@ def build(cfg, processes: bool = False) -> Setup:
     world = 1 if ranks is None else ranks.world
     if t["batch_size"] < 2 * world and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
         raise UserError(f"batch norm needs trainer.batch_size >= 2{f' x {world} processes' if world > 1 else ''}")
-    fabric = engine.fabric(t, ranks)
+    # one process: a tuning worker's runs share their Lightning Fabric (dltool.cache); its constructor's scan of the
+    # installed packages' entry points cost 5 ms a run, and a run leaves nothing in it (setup wraps, it keeps nothing)
+    fabric = engine.fabric(t, ranks) if ranks is not None else cache.remember(
+        key, ("fabric", t["accelerator"], str(t["precision"])), lambda: engine.fabric(t), own=None)
     gpu = fabric.device.type == "cuda"
     fused = engine.switch(t, "fused", gpu and cfg.optimizer.name in FUSED, cfg.optimizer.name in FUSED,
                     f"optimizer {cfg.optimizer.name} has no fused step; fused ones: {choices(FUSED)}")

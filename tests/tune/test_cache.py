@@ -53,6 +53,18 @@ def test_a_hit_gives_the_arrays_of_a_fresh_load(loads):
     assert second.data.info == fresh.info and second.data.info is not first.data.info  # a task adds to its own
     assert (second.module.mean == first.module.mean).all() and second.module.mean is not first.module.mean
     assert (second.module.std == first.module.std).all()
+    assert second.fabric is first.fabric  # one Fabric for a worker's runs on one device
+
+
+def test_runs_of_another_precision_get_a_fabric_of_their_own():
+    from dltool.train import build, keep_threads
+
+    with keep_threads(), cache.reuse():
+        full, half = build(_config()), build(_config("trainer.precision=bf16"))
+        again = build(_config("trainer.precision=bf16"))
+    assert half.fabric is not full.fabric and again.fabric is half.fabric
+    assert half.fabric.strategy.precision.precision == "bf16-mixed"
+    assert full.fabric.strategy.precision.precision == "32-true"
 
 
 @pytest.mark.parametrize("change", ["data.split.train_size=200", "data.augment.noise=0.1", "seed=1",
