@@ -3,8 +3,9 @@
 One search throughout: MNIST-1D, MLP with one hidden layer, Adam, batch 100, N epochs a trial, random sampler, seed 0;
 optimizer.lr log-uniform in [1e-4, 1e-1] and model.hidden in [32], [64], [128], [256] (a temporary search-space YAML).
 Measured in one process, one after another, after an untimed warm-up (imports, data cache, matplotlib):
-  1-2. trials/min, 1 torch thread, pruner none; (c), (a), (b) in turn, --rounds times, and the median round of each
-       (a machine shared with other work slows one round or another: the median keeps a ratio from such a round):
+  1-2. trials/min, 1 torch thread, pruner none; (c), (a), (b) in turn, --rounds times (each round in another order),
+       the median round of each and the median of each round's own ratio (c) / (a) (a machine shared with other work
+       slows one round or another: the medians keep a ratio from such a round):
        (a) bare Optuna (in-memory storage, RandomSampler seeded per trial) + a hand-written loop on the same data splits,
            standardized inputs, dltool's own MLP (create_model: same layers and init), dev error each epoch;
        (b) bare Optuna (in-memory) + dltool.train.train per trial: adds dltool's run machinery (build, run folder,
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -195,11 +197,13 @@ def main() -> None:
         bare_run(lambda _: bare_objective(s, 1), 1)
 
         rounds = {"c": [], "a": [], "b": []}
-        for _ in range(args.rounds if 1 in sections else 1 if sections & {3, 4} else 0):
-            rounds["c"].append(tune_run(space, n, epochs))
-            if 1 in sections:
-                rounds["a"].append(bare_run(lambda _: bare_objective(s, epochs), n))
-                rounds["b"].append(bare_run(lambda runs: train_objective(cfg, runs), n))
+        measure = {"c": lambda: tune_run(space, n, epochs), "a": lambda: bare_run(lambda _: bare_objective(s, epochs), n),
+                   "b": lambda: bare_run(lambda runs: train_objective(cfg, runs), n)}
+        for i in range(args.rounds if 1 in sections else 1 if sections & {3, 4} else 0):
+            # each round in another order (cab, abc, bca): a machine that speeds up or slows down during a round
+            # favours no one of the three
+            for k in ("cab"[i % 3:] + "cab"[:i % 3] if 1 in sections else "c"):
+                rounds[k].append(measure[k]())
         none, bare, machinery = (median(rounds[k]) for k in "cab")
         if 3 in sections:
             hyperband = tune_run(space, n, epochs, pruner="hyperband", min_epochs=args.min_epochs)
@@ -216,6 +220,9 @@ def main() -> None:
               "interleaved rounds  (x and ms: against (a))")
         for k, label in (("a", "bare loop"), ("b", "train"), ("c", "tune")):
             print(f"  rounds, {label}: " + ", ".join(f"{r['seconds']:.2f}" for r in rounds[k]) + " s")
+        paired = {k: sorted(r["seconds"] / a["seconds"] for r, a in zip(rounds[k], rounds["a"])) for k in "bc"}
+        print("  each round's own ratios to its (a): (b) " + ", ".join(f"{x:.3f}" for x in paired["b"]) +
+              "; (c) " + ", ".join(f"{x:.3f}" for x in paired["c"]))
         print(row("(a) bare Optuna + hand-written loop", bare))
         print(row("(b) bare Optuna + dltool.train.train", machinery, bare))
         print(row("(c) dltool tune, without finish", none, bare))
@@ -258,7 +265,8 @@ def main() -> None:
     print("\nthe figures to watch (targets: overhead <= 1.10, scaling >= 1.7 on trials of a few seconds):")
     if 1 in sections:
         print(f"  per-trial overhead ratio, dltool tune / bare loop (c / a): x{none['seconds'] / bare['seconds']:.2f} "
-              f"({1000 * (none['seconds'] - bare['seconds']) / n:+.0f} ms a trial)")
+              f"({1000 * (none['seconds'] - bare['seconds']) / n:+.0f} ms a trial) of the median rounds; the median "
+              f"of the rounds' own ratios x{statistics.median(paired['c']):.2f}")
     if 4 in sections:
         print(f"  worker scaling, 2 workers / 1, trials of {1000 * none['seconds'] / n:.0f} ms: "
               f"x{per_min(workers) / per_min(none):.2f}")
