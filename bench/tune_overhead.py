@@ -22,7 +22,8 @@ Measured in one process, one after another, after an untimed warm-up (imports, d
        they sample the same configurations. They are started as run_study starts them: before the plan, so that their
        start-up overlaps the parent's.
   5.   worker scaling on trials of a few seconds (--scale-trials trials of --scale-epochs epochs): workers=1 with 1
-       thread against workers=2 (1 thread each on 2 cores), start-up included: what --workers is for.
+       thread against workers=2 (1 thread each on 2 cores), start-up included: what --workers is for; and (a) at
+       this scale, for the per-trial overhead of trials of a few seconds (one round: a round is minutes).
 Wall times exclude `finish` except where said. The last lines repeat the two figures to watch: the per-trial overhead
 ratio (c) / (a) and the trials-per-minute ratio of 2 workers to 1 (short trials, section 4; longer ones, section 5).
 Anything else running on the machine skews both (the second most): rerun on a quiet machine.
@@ -214,6 +215,7 @@ def main() -> None:
             m, long_epochs = args.scale_trials, args.scale_epochs
             long_one = tune_run(space, m, long_epochs)
             long_two = tune_run(space, m, long_epochs, threads=None, workers=2)
+            long_bare = bare_run(lambda _: bare_objective(s, long_epochs), m)  # (a) at this scale: the overhead
 
     if 1 in sections:
         print(f"\n1-2. throughput, 1 thread, pruner none, {n} trials x {epochs} epochs, the median of {args.rounds} "
@@ -257,6 +259,9 @@ def main() -> None:
             print(f"  {name:44s} {r['seconds']:8.2f} s {per_min(r):7.1f}/min  x{per_min(r) / per_min(long_one):5.2f}  "
                   f"{1000 * r['seconds'] / r['n']:7.0f} ms/trial  CPU {r['cpu'] / r['n']:5.2f} s/trial  "
                   f"best dev {r['best']:.4f}")
+        print(f"  (a) at this scale, bare Optuna + hand-written loop {long_bare['seconds']:8.2f} s: dltool tune with one "
+              f"worker x{long_one['seconds'] / long_bare['seconds']:.3f} "
+              f"({1000 * (long_one['seconds'] - long_bare['seconds']) / m:+.0f} ms a trial, study creation included)")
         extra = long_two["cpu"] - long_one["cpu"]
         print(f"  CPU seconds (this process and its workers) depend little on other work: 2 workers spent {extra:+.1f} s "
               f"more\n  (their start-up: interpreters, imports, plans); on {os.cpu_count()} idle cores they could reach "
@@ -274,6 +279,8 @@ def main() -> None:
         print(f"  worker scaling, 2 workers / 1, trials of {long_one['seconds'] / m:.1f} s: "
               f"x{per_min(long_two) / per_min(long_one):.2f} (CPU-bound at best: "
               f"x{2 * long_one['cpu'] / long_two['cpu']:.2f})")
+        print(f"  per-trial overhead ratio on trials of {long_bare['seconds'] / m:.1f} s, dltool tune / bare loop: "
+              f"x{long_one['seconds'] / long_bare['seconds']:.3f}")
     print(f"\nload average at the end {load()}")
 
 
